@@ -1,0 +1,58 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from agents.tokens import INTEGRATION_PREFIX, PERSON_PREFIX, token_hash
+
+
+def user_for_bearer_token(token: str):
+    """The user a bearer token stands for (an integration acts as its service user), or None."""
+    from agents.models import Integration, PersonToken
+
+    digest = token_hash(token)
+    if token.startswith(INTEGRATION_PREFIX):
+        integration = Integration.objects.select_related("user").filter(token_hash=digest).first()
+        return integration.user if integration and integration.user.is_active else None
+    if token.startswith(PERSON_PREFIX):
+        person_token = PersonToken.objects.select_related("user").filter(key_hash=digest).first()
+        return person_token.user if person_token and person_token.user.is_active else None
+    return None
+
+
+def bearer_token_from_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        token = bearer_token_from_header(header)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        user = user_for_bearer_token(token)
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        return user, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "agents.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from POST /api/v1/auth/token/ (people) or given when the integration was created.",
+        }

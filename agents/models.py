@@ -1,0 +1,190 @@
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.functional import cached_property
+
+
+class Role(models.TextChoices):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    FINANCE = "finance"
+    INTEGRATION = "integration"
+
+
+class User(AbstractUser):
+    """A person or an integration's service account. The role is the user's group (see Role)."""
+
+    @cached_property
+    def role(self) -> str:
+        names = {group.name for group in self.groups.all()}
+        return next((role.value for role in Role if role.value in names), "")
+
+    def has_role(self, *roles: str) -> bool:
+        return self.is_authenticated and self.role in roles
+
+
+class Skill(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+
+    def __str__(self):
+        return self.code
+
+
+class Agent(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+
+    class Presence(models.TextChoices):
+        ONLINE = "online"
+        AWAY = "away"
+        OFFLINE = "offline"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="agent")
+    display_name = models.CharField(max_length=100)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
+    status_reason = models.TextField(blank=True)
+    max_concurrent = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Presence: what the agent chose, and whether any of their sockets is open. Maintained by
+    # agents.presence; the sweep repairs it after a process died without saying goodbye.
+    presence = models.CharField(max_length=8, choices=Presence.choices, default=Presence.OFFLINE)
+    presence_changed_at = models.DateTimeField(null=True, blank=True)
+    presence_reason = models.CharField(max_length=200, blank=True)
+    open_sockets = models.PositiveIntegerField(default=0)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    online_seconds = models.PositiveBigIntegerField(default=0)
+
+    # Load and fairness counters, updated in the same transaction as the event they count, so that
+    # eligibility and ranking are answered from this row and an index, never by counting history.
+    active_tickets = models.PositiveSmallIntegerField(default=0)
+    has_capacity = models.GeneratedField(
+        expression=Q(active_tickets__lt=F("max_concurrent")),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
+    last_offer_at = models.DateTimeField(null=True, blank=True)
+    offers_received = models.PositiveIntegerField(default=0)
+    missed_offers_in_row = models.PositiveSmallIntegerField(default=0)
+    csat_sum = models.PositiveIntegerField(default=0)
+    csat_count = models.PositiveIntegerField(default=0)
+
+    payout_holder = models.CharField(max_length=70, blank=True)
+    payout_iban = models.CharField(max_length=34, blank=True)
+    payout_bic = models.CharField(max_length=11, blank=True)
+    payout_street = models.CharField(max_length=70, blank=True)
+    payout_postcode = models.CharField(max_length=16, blank=True)
+    payout_town = models.CharField(max_length=35, blank=True)
+    payout_country = models.CharField(max_length=2, blank=True)
+
+    notification_preferences = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_concurrent__gte=1) & Q(max_concurrent__lte=10), name="agent_max_concurrent_range"
+            ),
+        ]
+        indexes = [
+            # The dispatcher's only scan: online, active agents with room, oldest offer first.
+            models.Index(
+                fields=["last_offer_at"],
+                name="agent_dispatchable_idx",
+                condition=Q(status="active", presence="online", open_sockets__gt=0),
+            ),
+            models.Index(fields=["presence", "open_sockets"], name="agent_presence_idx"),
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    @property
+    def has_valid_payout_details(self) -> bool:
+        from agents.payout_details import payout_details_problem
+
+        return payout_details_problem(self) is None
+
+
+class AgentSkill(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="skill_levels")
+    skill = models.ForeignKey(Skill, on_delete=models.PROTECT, related_name="agent_levels")
+    level = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    certified_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    certified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "skill"], name="agent_skill_unique"),
+            models.CheckConstraint(condition=Q(level__gte=1) & Q(level__lte=5), name="agent_skill_level_range"),
+        ]
+        indexes = [models.Index(fields=["skill", "level", "agent"], name="agent_skill_lookup_idx")]
+
+
+class AgentLanguage(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="language_rows")
+    code = models.CharField(max_length=2)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agent", "code"], name="agent_language_unique")]
+        indexes = [models.Index(fields=["code", "agent"], name="agent_language_lookup_idx")]
+
+
+class AgentConnection(models.Model):
+    """One open websocket of an agent. Several tabs are several rows and still one agent."""
+
+    channel_name = models.CharField(max_length=200, primary_key=True)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="connections")
+    connected_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+
+
+class Integration(models.Model):
+    """An API client such as the AI bot platform. Acts through its own service user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="integration")
+    token_hash = models.CharField(max_length=64, unique=True)
+    webhook_url = models.URLField(max_length=500, blank=True)
+    webhook_secret = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name
+
+
+class PersonToken(models.Model):
+    """A bearer token issued to a person by POST /api/v1/auth/token/. Only its hash is stored."""
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class AuditEntry(models.Model):
+    """A significant decision: who, what, on whom, why, when. Append-only, enforced by the database."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=150)
+    action = models.CharField(max_length=60, db_index=True)
+    subject_type = models.CharField(max_length=40)
+    subject_id = models.CharField(max_length=64)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["subject_type", "subject_id", "at"], name="audit_subject_idx")]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.subject_type}:{self.subject_id}"

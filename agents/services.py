@@ -1,0 +1,217 @@
+"""Writes about people and integrations. Each entry point is one transaction and keeps one invariant."""
+
+import secrets
+
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents.audit import audit_record
+from agents.models import Agent, AgentLanguage, AgentSkill, Integration, PersonToken, Role, Skill, User
+from agents.payout_details import normalise_bic, normalise_iban
+from agents.tokens import INTEGRATION_PREFIX, PERSON_PREFIX, new_token, token_hash
+from config.errors import DomainError, InvalidInput
+
+
+def _group(role: str) -> Group:
+    group, _ = Group.objects.get_or_create(name=role)
+    return group
+
+
+def user_create(*, username: str, password: str | None, role: str, **fields) -> User:
+    if User.objects.filter(username__iexact=username).exists():
+        raise InvalidInput({"username": [f"The username '{username}' is taken."]})
+    user = User(username=username, **fields)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise InvalidInput({"username": [f"The username '{username}' is taken."]}) from exc
+    user.groups.add(_group(role))
+    return user
+
+
+@transaction.atomic
+def skill_create(*, code: str, name: str, actor=None) -> Skill:
+    if Skill.objects.filter(code=code).exists():
+        raise InvalidInput({"code": [f"A skill with code '{code}' exists already."]})
+    skill = Skill.objects.create(code=code, name=name)
+    audit_record(actor=actor, action="skill.created", subject=skill, data={"code": code, "name": name})
+    return skill
+
+
+def _skills_by_code(codes) -> dict[str, Skill]:
+    skills = {skill.code: skill for skill in Skill.objects.filter(code__in=list(codes))}
+    unknown = sorted(set(codes) - set(skills))
+    if unknown:
+        raise InvalidInput({"skills": [f"Unknown skill code: {code}." for code in unknown]})
+    return skills
+
+
+def _set_skill_levels(agent: Agent, levels: dict[str, int], *, certified_by) -> None:
+    skills = _skills_by_code(levels)
+    AgentSkill.objects.filter(agent=agent).exclude(skill__code__in=list(levels)).delete()
+    now = timezone.now()
+    for code, level in levels.items():
+        AgentSkill.objects.update_or_create(
+            agent=agent,
+            skill=skills[code],
+            defaults={"level": level, "certified_by": certified_by, "certified_at": now},
+        )
+
+
+def _set_languages(agent: Agent, languages: list[str]) -> None:
+    AgentLanguage.objects.filter(agent=agent).exclude(code__in=languages).delete()
+    AgentLanguage.objects.bulk_create(
+        [AgentLanguage(agent=agent, code=code) for code in languages], ignore_conflicts=True
+    )
+
+
+@transaction.atomic
+def agent_create(
+    *,
+    username: str,
+    password: str,
+    display_name: str,
+    languages: list[str],
+    skills: dict[str, int],
+    max_concurrent: int = 1,
+    actor=None,
+) -> Agent:
+    """A new, active agent with certified skill levels; recorded in the audit log."""
+    _skills_by_code(skills)
+    user = user_create(username=username, password=password, role=Role.AGENT)
+    agent = Agent.objects.create(user=user, display_name=display_name, max_concurrent=max_concurrent)
+    _set_languages(agent, languages)
+    _set_skill_levels(agent, skills, certified_by=actor)
+    audit_record(
+        actor=actor,
+        action="agent.created",
+        subject=agent,
+        data={"languages": languages, "skills": skills, "max_concurrent": max_concurrent},
+    )
+    return agent
+
+
+@transaction.atomic
+def agent_update(*, agent: Agent, actor, languages=None, skills=None, max_concurrent=None, display_name=None) -> Agent:
+    before = {
+        "languages": sorted(agent.language_rows.values_list("code", flat=True)),
+        "skills": dict(agent.skill_levels.values_list("skill__code", "level")),
+        "max_concurrent": agent.max_concurrent,
+        "display_name": agent.display_name,
+    }
+    if skills is not None:
+        _set_skill_levels(agent, skills, certified_by=actor)
+    if languages is not None:
+        _set_languages(agent, languages)
+    if max_concurrent is not None:
+        agent.max_concurrent = max_concurrent
+    if display_name is not None:
+        agent.display_name = display_name
+    agent.save(update_fields=["max_concurrent", "display_name"])
+    after = {
+        "languages": sorted(agent.language_rows.values_list("code", flat=True)),
+        "skills": dict(agent.skill_levels.values_list("skill__code", "level")),
+        "max_concurrent": agent.max_concurrent,
+        "display_name": agent.display_name,
+    }
+    audit_record(actor=actor, action="agent.updated", subject=agent, data={"before": before, "after": after})
+    return agent
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput({"reason": ["A reason is required: the agent is told it."]})
+    return reason
+
+
+@transaction.atomic
+def agent_suspend(*, agent: Agent, actor, reason: str) -> Agent:
+    """Suspend: no more offers. A person's decision, recorded with who and why; the agent is told."""
+    from dispatch.events import agent_status_push
+
+    reason = _require_reason(reason)
+    updated = (
+        Agent.objects.filter(pk=agent.pk)
+        .exclude(status=Agent.Status.SUSPENDED)
+        .update(status=Agent.Status.SUSPENDED, status_reason=reason)
+    )
+    if not updated:
+        raise DomainError("already_suspended", "The agent is suspended already.")
+    agent.refresh_from_db()
+    audit_record(actor=actor, action="agent.suspended", subject=agent, reason=reason)
+    agent_status_push(agent=agent)
+    return agent
+
+
+@transaction.atomic
+def agent_reinstate(*, agent: Agent, actor, reason: str) -> Agent:
+    from dispatch.events import agent_status_push
+
+    reason = _require_reason(reason)
+    updated = Agent.objects.filter(pk=agent.pk, status=Agent.Status.SUSPENDED).update(
+        status=Agent.Status.ACTIVE, status_reason=reason
+    )
+    if not updated:
+        raise DomainError("not_suspended", "Only a suspended agent can be reinstated.")
+    agent.refresh_from_db()
+    audit_record(actor=actor, action="agent.reinstated", subject=agent, reason=reason)
+    agent_status_push(agent=agent)
+    return agent
+
+
+@transaction.atomic
+def integration_create(*, name: str, webhook_url: str = "", actor=None, token: str | None = None):
+    """Returns (integration, token). The token is shown once; only its hash is kept."""
+    if Integration.objects.filter(name=name).exists():
+        raise InvalidInput({"name": [f"An integration named '{name}' exists already."]})
+    token = token or new_token(INTEGRATION_PREFIX)
+    user = user_create(username=f"integration-{name}", password=None, role=Role.INTEGRATION)
+    integration = Integration.objects.create(
+        name=name,
+        user=user,
+        token_hash=token_hash(token),
+        webhook_url=webhook_url,
+        webhook_secret=secrets.token_urlsafe(32),
+    )
+    audit_record(actor=actor, action="integration.created", subject=integration, data={"webhook_url": webhook_url})
+    return integration, token
+
+
+def person_token_issue(*, user: User) -> str:
+    token = new_token(PERSON_PREFIX)
+    PersonToken.objects.create(user=user, key_hash=token_hash(token))
+    return token
+
+
+@transaction.atomic
+def payout_details_set(*, agent: Agent, holder: str, iban: str, bic: str, address: dict | None = None) -> Agent:
+    errors: dict[str, list[str]] = {}
+    holder = (holder or "").strip()
+    if not holder:
+        errors["holder"] = ["The account holder's name is required."]
+    compact_iban, iban_error = normalise_iban(iban or "")
+    if iban_error:
+        errors["iban"] = [iban_error]
+    compact_bic, bic_error = normalise_bic(bic or "", iban=compact_iban)
+    if bic_error:
+        errors["bic"] = [bic_error]
+    if errors:
+        raise InvalidInput(errors)
+    address = address or {}
+    agent.payout_holder = holder
+    agent.payout_iban = compact_iban
+    agent.payout_bic = compact_bic
+    agent.payout_street = address.get("street", "")
+    agent.payout_postcode = address.get("postcode", "")
+    agent.payout_town = address.get("town", "")
+    agent.payout_country = address.get("country", "")
+    agent.save()
+    audit_record(actor=agent.user, action="agent.payout_details_changed", subject=agent)
+    return agent

@@ -1,0 +1,142 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests import factories
+from tests.live import LiveStack, database_url_for
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    """Production settings redirect to HTTPS; the test client speaks plain HTTP. PBKDF2 costs over a
+    second per password on a small machine; the live processes get the same fast hasher."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _empty_test_redis():
+    """Start from an empty Redis: no queued task or channel message of an earlier run leaks in."""
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sqlite_flush_lifts_append_only_triggers():
+    """SQLite empties tables with DELETE between transactional tests, which the append-only triggers
+    refuse; drop them around the flush (PostgreSQL uses TRUNCATE, which row triggers do not see)."""
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    DatabaseOperations = DatabaseWrapper.ops_class  # noqa: N806
+
+    from config.append_only import APPEND_ONLY_TABLES, trigger_sql
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **kwargs):
+        statements = original(self, style, tables, **kwargs)
+        guarded = [t for t in APPEND_ONLY_TABLES if t in tables]
+        drops = [sql for t in guarded for sql in trigger_sql("sqlite", t)[1]]
+        creates = [sql for t in guarded for sql in trigger_sql("sqlite", t)[0]]
+        return [*drops, *statements, *creates]
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = original
+
+
+@pytest.fixture(scope="session")
+def live_stack(django_db_setup, django_db_blocker):
+    """One uvicorn server, one Celery worker and Celery beat against the test database, for the session.
+
+    Tests that use it must be `@pytest.mark.django_db(transaction=True)`, so what they write is
+    committed and visible to the other processes.
+    """
+    from django.db import connection
+
+    log_dir = Path(tempfile.mkdtemp(prefix="live-stack-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for(connection.settings_dict),
+        "REDIS_URL": settings.REDIS_URL,
+        "DEBUG": "true",
+        "CONN_MAX_AGE": "0",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONUNBUFFERED": "1",
+        "FAST_PASSWORD_HASHER": "true",
+    }
+    stack = LiveStack(env=env, log_dir=log_dir)
+    try:
+        stack.add_web()
+        stack.start_worker()
+        stack.start_beat()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+def client_with_token(user) -> APIClient:
+    from agents.services import person_token_issue
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {person_token_issue(user=user)}")
+    return client
+
+
+@pytest.fixture
+def supervisor(db):
+    return factories.UserFactory(role="supervisor")
+
+
+@pytest.fixture
+def supervisor_client(supervisor):
+    return client_with_token(supervisor)
+
+
+@pytest.fixture
+def finance_user(db):
+    return factories.UserFactory(role="finance")
+
+
+@pytest.fixture
+def finance_client(finance_user):
+    return client_with_token(finance_user)
+
+
+@pytest.fixture
+def agent(db):
+    return factories.AgentFactory()
+
+
+@pytest.fixture
+def agent_client(agent):
+    return client_with_token(agent.user)
+
+
+@pytest.fixture
+def integration_with_token(db):
+    return factories.integration_with_token()
+
+
+@pytest.fixture
+def integration(integration_with_token):
+    return integration_with_token[0]
+
+
+@pytest.fixture
+def integration_client(integration_with_token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {integration_with_token[1]}")
+    return client

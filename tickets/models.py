@@ -1,0 +1,123 @@
+import uuid
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+
+class TicketStatus(models.TextChoices):
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+    HANDED_BACK = "handed_back"
+
+
+class EscalationReason(models.TextChoices):
+    CUSTOMER_REQUEST = "customer_request"
+    NEGATIVE_SENTIMENT = "negative_sentiment"
+    COMPLEX_CASE = "complex_case"
+    SENSITIVE = "sensitive"
+    BOT_LOW_CONFIDENCE = "bot_low_confidence"
+    POLICY = "policy"
+
+
+class CustomerTier(models.TextChoices):
+    STANDARD = "standard"
+    VIP = "vip"
+
+
+class Ticket(models.Model):
+    """A customer the bot handed over. Its status only changes through tickets.lifecycle."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    integration = models.ForeignKey("agents.Integration", on_delete=models.PROTECT, related_name="tickets")
+    external_id = models.CharField(max_length=200)
+    status = models.CharField(max_length=12, choices=TicketStatus.choices, default=TicketStatus.QUEUED)
+
+    customer_ref = models.CharField(max_length=200)
+    customer_display_name = models.CharField(max_length=200, blank=True)
+    customer_tier = models.CharField(max_length=10, choices=CustomerTier.choices, default=CustomerTier.STANDARD)
+    customer_vulnerable = models.BooleanField(default=False)
+    language = models.CharField(max_length=2)
+    reason = models.CharField(max_length=24, choices=EscalationReason.choices)
+    priority = models.PositiveSmallIntegerField(validators=[MinValueValidator(0), MaxValueValidator(3)])
+    priority_was_derived = models.BooleanField(default=False)
+    sentiment = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    summary = models.TextField(blank=True)
+    handoff = models.JSONField(default=dict, blank=True)
+    skills_were_inferred = models.BooleanField(default=False)
+    skill_inference = models.JSONField(default=list, blank=True)
+
+    # Lifecycle timestamps: waits and handle times are computed from these, exactly.
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The place in the queue. A requeued ticket keeps it, so it goes ahead of newer work.
+    queued_at = models.DateTimeField(db_index=True)
+    first_offered_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    assigned_agent = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_tickets"
+    )
+    # How many skill levels the escalation steps have relaxed so far (see dispatch.escalation).
+    skill_relaxation = models.PositiveSmallIntegerField(default=0)
+    escalation_steps_done = models.JSONField(default=list, blank=True)
+    requeue_count = models.PositiveSmallIntegerField(default=0)
+
+    outcome = models.CharField(max_length=12, blank=True)
+    resolution_notes = models.TextField(blank=True)
+    bot_feedback = models.JSONField(default=dict, blank=True)
+    csat_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    csat_comment = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], name="ticket_external_id_unique"),
+            models.CheckConstraint(condition=Q(priority__gte=0) & Q(priority__lte=3), name="ticket_priority_range"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["assigned", "resolved"]) | Q(assigned_agent__isnull=False),
+                name="ticket_assigned_has_agent",
+            ),
+        ]
+        indexes = [
+            # The queue: what waits, most urgent first, then oldest.
+            models.Index(F("priority").desc(), F("queued_at"), name="ticket_queue_idx", condition=Q(status="queued")),
+        ]
+
+    def __str__(self):
+        return f"{self.external_id} ({self.status})"
+
+
+class TicketSkill(models.Model):
+    """A skill the ticket needs, at a minimum level (before any relaxation by the escalation steps)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="required_skills")
+    skill = models.ForeignKey("agents.Skill", on_delete=models.PROTECT, related_name="+")
+    min_level = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ticket", "skill"], name="ticket_skill_unique")]
+
+
+class Message(models.Model):
+    class AuthorKind(models.TextChoices):
+        CUSTOMER = "customer"
+        BOT = "bot"
+        AGENT = "agent"
+        SYSTEM = "system"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
+    author_agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.PROTECT)
+    text = models.TextField()
+    at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ticket", "seq"], name="message_ticket_seq_unique")]
+        ordering = ["ticket", "seq"]
