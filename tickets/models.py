@@ -66,12 +66,17 @@ class Ticket(models.Model):
     skill_relaxation = models.PositiveSmallIntegerField(default=0)
     escalation_steps_done = models.JSONField(default=list, blank=True)
     requeue_count = models.PositiveSmallIntegerField(default=0)
+    # Per-ticket counters, bumped by an UPDATE that holds the ticket row until commit, so two writers
+    # never take the same number (see tickets.services.message_add, tickets.webhooks).
+    last_message_seq = models.PositiveIntegerField(default=0)
+    last_webhook_seq = models.PositiveIntegerField(default=0)
 
     outcome = models.CharField(max_length=12, blank=True)
     resolution_notes = models.TextField(blank=True)
     bot_feedback = models.JSONField(default=dict, blank=True)
     csat_score = models.PositiveSmallIntegerField(null=True, blank=True)
     csat_comment = models.TextField(blank=True)
+    csat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -85,6 +90,8 @@ class Ticket(models.Model):
         indexes = [
             # The queue: what waits, most urgent first, then oldest.
             models.Index(F("priority").desc(), F("queued_at"), name="ticket_queue_idx", condition=Q(status="queued")),
+            # Recent throughput for the estimated wait.
+            models.Index(fields=["assigned_at"], name="ticket_assigned_at_idx"),
         ]
 
     def __str__(self):
@@ -121,3 +128,61 @@ class Message(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["ticket", "seq"], name="message_ticket_seq_unique")]
         ordering = ["ticket", "seq"]
+
+
+class SkillKeywordRule(models.Model):
+    """The keywords that make the intake infer a skill when the bot named none (tickets.inference).
+
+    One row per skill, written by supervisors (PUT /api/v1/skill-keywords/). A skill without a row uses
+    tickets.inference.DEFAULT_SKILL_KEYWORDS; a row with an empty list switches inference off for it.
+    """
+
+    skill = models.OneToOneField("agents.Skill", on_delete=models.CASCADE, related_name="keyword_rule")
+    keywords = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey("agents.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self):
+        return f"{self.skill_id}: {', '.join(self.keywords)}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending"  # waiting for its turn or its next attempt
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # retries exhausted (after WEBHOOK_RETRY_WINDOW); a supervisor may redeliver
+    SKIPPED = "skipped"  # the integration has no webhook_url
+
+
+class WebhookDelivery(models.Model):
+    """One event for the bot platform, in the order of its ticket (`seq`). The row is the outbox.
+
+    `body` is the exact JSON sent (and signed), fixed when the event is recorded, so every retry sends
+    the same bytes with the same delivery id and receivers can dedupe on it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    integration = models.ForeignKey("agents.Integration", on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveIntegerField()
+    event = models.CharField(max_length=40)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=WebhookDeliveryStatus.choices, default="pending")
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField()
+    # A worker sending this row holds it until claimed_until; another worker leaves it alone meanwhile.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["ticket", "seq"], name="webhook_ticket_seq_unique")]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="webhook_pending_due_idx", condition=Q(status="pending")),
+        ]
+        ordering = ["ticket", "seq"]
+
+    def __str__(self):
+        return f"{self.event} #{self.seq} ({self.status})"

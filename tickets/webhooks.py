@@ -1,0 +1,235 @@
+"""Webhooks to the bot platform (CONTRACT.md "Webhooks"): an outbox of WebhookDelivery rows.
+
+Recording an event writes a row in the caller's transaction (so an event of a rolled-back change is never
+sent) and, on commit, asks a worker to deliver the ticket's due rows. Delivery keeps three promises:
+
+- per-ticket order: only the ticket's pending row with the lowest `seq` (its head) may be sent; a later
+  event waits until every earlier one is delivered (or has failed for good after WEBHOOK_RETRY_WINDOW);
+- at-least-once with one id: a failed or unanswered POST is retried with exponential backoff
+  (base WEBHOOK_RETRY_BASE_SECONDS, doubling, capped at WEBHOOK_RETRY_MAX_DELAY) for 24 hours, every time
+  with the same body and `X-Dispatch-Delivery`, so receivers dedupe on it;
+- one sender at a time: a worker claims a row with a conditional UPDATE (`claimed_until`, a lease) before
+  sending, so two workers never POST the same delivery concurrently; a worker that dies mid-send loses
+  its lease and the sweep picks the row up again.
+
+Long waits live in `next_attempt_at`, not in the broker: a beat-driven sweep (webhook_sweep_task) enqueues
+tickets whose head is due; short retry delays additionally get a short countdown.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from datetime import timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.errors import NotFound
+from tickets.models import Ticket, WebhookDelivery, WebhookDeliveryStatus
+
+logger = logging.getLogger(__name__)
+
+D = WebhookDeliveryStatus
+
+EVENTS = ("ticket.assigned", "ticket.message", "ticket.resolved", "ticket.handed_back", "ticket.cancelled")
+WEBHOOK_TIMEOUT_SECONDS = 5.0
+WEBHOOK_CLAIM_SECONDS = 60  # longer than one POST with its timeout
+WEBHOOK_RETRY_MAX_DELAY = timedelta(minutes=30)
+WEBHOOK_RETRY_WINDOW = timedelta(hours=24)  # the contract asks for at least one hour
+WEBHOOK_MAX_SENDS_PER_RUN = 50  # a task run stays well inside the Celery time limit
+WEBHOOK_QUICK_RETRY_SECONDS = 60  # retries due sooner than this also get a countdown
+
+
+def retry_base_seconds() -> float:
+    return float(getattr(settings, "WEBHOOK_RETRY_BASE_SECONDS", 10))
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Delay after the `attempts`-th failed attempt: base * 2**(attempts-1), capped at 30 minutes.
+
+    With the default base of 10 s: 10 s, 20 s, 40 s, ... 21 min, then every 30 min until 24 h are over.
+    """
+    seconds = retry_base_seconds() * 2 ** max(attempts - 1, 0)
+    return min(timedelta(seconds=seconds), WEBHOOK_RETRY_MAX_DELAY)
+
+
+def signature_for(body: bytes, secret: str) -> str:
+    """The X-Dispatch-Signature header value: sha256=<hex HMAC-SHA256 of the raw body>."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def ticket_webhook_summary(ticket: Ticket) -> dict:
+    return {"id": str(ticket.id), "external_id": ticket.external_id, "status": ticket.status}
+
+
+def webhook_event_record(*, ticket: Ticket, event: str, data: dict | None = None) -> WebhookDelivery:
+    """Record `event` for `ticket`'s integration in the caller's transaction; delivery starts on commit.
+
+    Call it after the change the event reports (e.g. after the transition to assigned): the body carries
+    `ticket.status` as it is on the instance. `data` is merged into the body's top level, e.g.
+    {"agent": {"display_name": "Anna"}} for ticket.assigned or {"message": {"text", "at"}}.
+
+    The per-ticket `seq` comes from an UPDATE of the ticket row, which holds that row until commit, so
+    concurrent events of one ticket are numbered (and committed) in order.
+    """
+    if event not in EVENTS:
+        raise ValueError(f"Unknown webhook event {event!r}.")
+    Ticket.objects.filter(pk=ticket.pk).update(last_webhook_seq=F("last_webhook_seq") + 1)
+    seq = Ticket.objects.filter(pk=ticket.pk).values_list("last_webhook_seq", flat=True).get()
+    integration = ticket.integration
+    delivery_id = uuid.uuid4()
+    now = timezone.now()
+    payload = {
+        "event": event,
+        "delivery_id": str(delivery_id),
+        "sequence": seq,
+        "occurred_at": now.isoformat(),
+        "ticket": ticket_webhook_summary(ticket),
+        **(data or {}),
+    }
+    delivery = WebhookDelivery.objects.create(
+        id=delivery_id,
+        ticket=ticket,
+        integration=integration,
+        seq=seq,
+        event=event,
+        body=json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str),
+        status=D.PENDING if integration.webhook_url else D.SKIPPED,
+        next_attempt_at=now,
+    )
+    if delivery.status == D.PENDING:
+        _deliver_on_commit(ticket.pk)
+    return delivery
+
+
+def _deliver_on_commit(ticket_id, countdown: float | None = None) -> None:
+    from tickets.tasks import webhook_deliver_task
+
+    transaction.on_commit(lambda: webhook_deliver_task.apply_async(args=[str(ticket_id)], countdown=countdown))
+
+
+def _post(delivery: WebhookDelivery) -> tuple[bool, int | None, str]:
+    body = delivery.body.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "dispatch-platform-webhooks/1",
+        "X-Dispatch-Event": delivery.event,
+        "X-Dispatch-Delivery": str(delivery.id),
+        "X-Dispatch-Signature": signature_for(body, delivery.integration.webhook_secret),
+    }
+    try:
+        response = httpx.post(
+            delivery.integration.webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
+        )
+    except httpx.HTTPError as exc:
+        return False, None, f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= response.status_code < 300:
+        return True, response.status_code, ""
+    return False, response.status_code, f"HTTP {response.status_code}"
+
+
+def _head(ticket_id) -> WebhookDelivery | None:
+    return (
+        WebhookDelivery.objects.filter(ticket_id=ticket_id, status=D.PENDING)
+        .select_related("integration")
+        .order_by("seq")
+        .first()
+    )
+
+
+def webhook_deliver_for_ticket(*, ticket_id) -> int:
+    """Send the ticket's due deliveries in `seq` order. Returns how many were delivered.
+
+    Stops at the first failure (scheduling its retry), at a head that is not due yet, and at a head
+    another worker holds: a later event is never sent before an earlier one. Safe to run twice at once.
+    """
+    delivered = 0
+    for _ in range(WEBHOOK_MAX_SENDS_PER_RUN):
+        head = _head(ticket_id)
+        now = timezone.now()
+        if head is None or head.next_attempt_at > now:
+            return delivered
+        if not head.integration.webhook_url:
+            WebhookDelivery.objects.filter(pk=head.pk, status=D.PENDING).update(status=D.SKIPPED, claimed_until=None)
+            continue
+        lease = now + timedelta(seconds=WEBHOOK_CLAIM_SECONDS)
+        claimed = (
+            WebhookDelivery.objects.filter(pk=head.pk, status=D.PENDING, next_attempt_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .update(claimed_until=lease, attempts=F("attempts") + 1, last_attempt_at=now)
+        )
+        if not claimed:
+            return delivered  # another worker holds it; it continues with the rest
+        ok, status_code, error = _post(head)
+        done = timezone.now()
+        mine = WebhookDelivery.objects.filter(pk=head.pk, status=D.PENDING, claimed_until=lease)
+        if ok:
+            mine.update(status=D.DELIVERED, delivered_at=done, claimed_until=None, last_status_code=status_code)
+            delivered += 1
+            continue
+        attempts = head.attempts + 1
+        delay = retry_delay(attempts)
+        gave_up = done - head.created_at > WEBHOOK_RETRY_WINDOW
+        mine.update(
+            status=D.FAILED if gave_up else D.PENDING,
+            next_attempt_at=done + delay,
+            claimed_until=None,
+            last_status_code=status_code,
+            last_error=error,
+        )
+        logger.info("webhook %s to %s failed (attempt %s): %s", head.id, head.integration.name, attempts, error)
+        if gave_up:
+            continue  # the next event of the ticket may go now
+        if delay.total_seconds() <= WEBHOOK_QUICK_RETRY_SECONDS:
+            _deliver_on_commit(ticket_id, countdown=delay.total_seconds())
+        return delivered
+    _deliver_on_commit(ticket_id)  # more to send: continue in a fresh task run
+    return delivered
+
+
+def webhook_due_ticket_ids(*, limit: int = 500) -> list:
+    now = timezone.now()
+    return list(
+        WebhookDelivery.objects.filter(status=D.PENDING, next_attempt_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("ticket_id")
+        .values_list("ticket_id", flat=True)
+        .distinct()[:limit]
+    )
+
+
+def webhook_sweep() -> int:
+    """Enqueue delivery for every ticket with a due, unclaimed delivery. Run by beat every few seconds."""
+    from tickets.tasks import webhook_deliver_task
+
+    ticket_ids = webhook_due_ticket_ids()
+    for ticket_id in ticket_ids:
+        webhook_deliver_task.delay(str(ticket_id))
+    return len(ticket_ids)
+
+
+@transaction.atomic
+def webhook_redeliver(*, delivery_id, actor=None) -> WebhookDelivery:
+    """Send a delivery again as soon as its turn comes (supervisor action), with the same id and body.
+
+    A pending delivery is retried now instead of waiting for its backoff. Per-ticket order still holds:
+    a redelivered event is sent only when no earlier event of its ticket is pending.
+    """
+    from agents.audit import audit_record
+
+    now = timezone.now()
+    # A delivery being sent right now (an unexpired claim) is left to its worker.
+    WebhookDelivery.objects.filter(pk=delivery_id).exclude(claimed_until__gt=now).update(
+        status=D.PENDING, next_attempt_at=now, claimed_until=None
+    )
+    if not WebhookDelivery.objects.filter(pk=delivery_id).exists():
+        raise NotFound("No such webhook delivery.")
+    delivery = WebhookDelivery.objects.select_related("integration").get(pk=delivery_id)
+    audit_record(actor=actor, action="webhook.redeliver", subject=delivery, data={"event": delivery.event})
+    _deliver_on_commit(delivery.ticket_id)
+    return delivery
