@@ -122,9 +122,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged task after this long; keep it above the longest countdown.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = "UTC"
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=10)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-sweep": {"task": "dispatch.tasks.dispatch_sweep_task", "schedule": 2.0},
     "presence-sweep": {"task": "dispatch.tasks.presence_sweep_task", "schedule": 5.0},
+    "webhook-sweep": {"task": "tickets.tasks.webhook_sweep_task", "schedule": 3.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
