@@ -1,0 +1,668 @@
+"""Writes of the pay engine: rate cards, the pay estimate, ticket pay, bonuses, adjustments, the
+earnings floor. Payout batches and their exports are in payouts.batches.
+
+Invariants kept here:
+- a ticket's pay is written exactly once: the TicketPay row (one per ticket) is inserted first, and the
+  ledger's unique (ticket, kind) refuses a second set of lines even if that guard were bypassed;
+- ledger lines are never changed (a database trigger refuses it); corrections are new lines;
+- the offered estimate is a floor: final pay = max(estimate, pay on actual time).
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q, Sum
+from django.utils import timezone
+
+from agents.audit import audit_record
+from config.errors import DomainError, InvalidInput, NotFound
+from payouts import formula, locks
+from payouts.models import (
+    FLOOR_EARNING_KINDS,
+    EarningsPeriodClose,
+    PayLine,
+    PayLineKind,
+    RateCard,
+    TicketPay,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CURRENCY = getattr(settings, "PAYOUT_DEFAULT_CURRENCY", "EUR")
+# The default card starts in the past so that every ticket ever seen has a card in force.
+DEFAULT_CARD_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+# Cancelled counts when an agent was already working on it: the customer leaving does not void the work.
+PAYABLE_STATUSES = ("resolved", "handed_back", "cancelled")
+
+
+# ---------------------------------------------------------------- rate cards
+
+
+def _default_rate_card(*, currency: str) -> RateCard:
+    """The card used when finance has not written one yet. Created once (unique version)."""
+    existing = RateCard.objects.filter(currency=currency).order_by("version").first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            version = (RateCard.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+            return RateCard.objects.create(
+                version=version,
+                currency=currency,
+                effective_from=DEFAULT_CARD_START,
+                change_note="Default rate card, created automatically.",
+            )
+    except IntegrityError:
+        # Another process created it (or took the version number) at the same moment.
+        card = RateCard.objects.filter(currency=currency).order_by("version").first()
+        if card is None:
+            raise
+        return card
+
+
+def rate_card_in_force(*, at: dt.datetime | None = None, currency: str | None = None) -> RateCard:
+    """The card in force at `at` for `currency` (default EUR). Never fails: with no card at all the
+    default is created; with cards but none covering `at`, the nearest earlier (else the first) is used."""
+    at = at or timezone.now()
+    currency = currency or DEFAULT_CURRENCY
+    cards = RateCard.objects.filter(currency=currency)
+    card = (
+        cards.filter(Q(effective_to__isnull=True) | Q(effective_to__gt=at), effective_from__lte=at)
+        .order_by("-effective_from")
+        .first()
+    )
+    if card is None:
+        card = cards.filter(effective_from__lte=at).order_by("-effective_from").first()
+    if card is None:
+        card = cards.order_by("effective_from").first()
+    return card or _default_rate_card(currency=currency)
+
+
+RATE_CARD_FIELDS = (
+    "base_amount",
+    "base_by_reason",
+    "priority_premium",
+    "rate_per_minute",
+    "skill_level_premium",
+    "vip_premium",
+    "vulnerable_premium",
+    "quality_bonus",
+    "quality_bonus_min_csat",
+    "after_contact_allowance_minutes",
+    "after_contact_cap_minutes",
+    "expected_handle_minutes",
+    "hourly_reference",
+    "hourly_reference_by_country",
+    "floor_k",
+    "floor_a",
+)
+
+
+def _validate_rate_card(values: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    for name, value in values.items():
+        if isinstance(value, dict):
+            for key, amount in value.items():
+                try:
+                    if Decimal(str(amount)) < 0:
+                        errors.setdefault(name, []).append(f"{key}: must not be negative.")
+                except ArithmeticError:
+                    errors.setdefault(name, []).append(f"{key}: not a decimal amount.")
+        elif isinstance(value, Decimal | int) and value < 0:
+            errors.setdefault(name, []).append("Must not be negative.")
+    allowance = values.get("after_contact_allowance_minutes")
+    cap = values.get("after_contact_cap_minutes")
+    if allowance is not None and cap is not None and cap < allowance:
+        errors.setdefault("after_contact_cap_minutes", []).append("The cap must be at least the allowance.")
+    csat = values.get("quality_bonus_min_csat")
+    if csat is not None and not 1 <= csat <= 5:
+        errors.setdefault("quality_bonus_min_csat", []).append("CSAT is 1..5.")
+    if errors:
+        raise InvalidInput(errors, "The rate card is not valid.")
+    return values
+
+
+@transaction.atomic
+def rate_card_create(
+    *,
+    actor,
+    currency: str,
+    effective_from: dt.datetime,
+    effective_to: dt.datetime | None = None,
+    change_note: str = "",
+    **values,
+) -> RateCard:
+    """A new version. The open-ended card in force when it starts is closed at its start; any other
+    overlap with a card of the same currency is refused (rate cards never overlap)."""
+    unknown = set(values) - set(RATE_CARD_FIELDS)
+    if unknown:
+        raise InvalidInput({name: ["Unknown field."] for name in sorted(unknown)})
+    if effective_to is not None and effective_to <= effective_from:
+        raise InvalidInput({"effective_to": ["Must be after effective_from."]}, "The period is empty.")
+    base = rate_card_in_force(at=effective_from, currency=currency) if RateCard.objects.exists() else None
+    if base is not None and base.currency != currency:
+        base = None
+    merged = {name: getattr(base, name) for name in RATE_CARD_FIELDS} if base is not None else {}
+    merged.update(values)
+    _validate_rate_card(merged)
+
+    cards = locks.rate_cards_of_currency(currency=currency)
+    for card in cards:
+        # The open-ended card that started earlier is superseded at the new start: a new version, no overlap.
+        supersedes = card.effective_to is None and card.effective_from < effective_from and effective_to is None
+        if supersedes:
+            continue
+        ends_after_start = card.effective_to is None or card.effective_to > effective_from
+        starts_before_end = effective_to is None or card.effective_from < effective_to
+        if ends_after_start and starts_before_end:
+            raise DomainError(
+                "rate_card_overlap",
+                f"The period overlaps rate card v{card.version} "
+                f"({card.effective_from:%Y-%m-%d %H:%M} to "
+                f"{card.effective_to.strftime('%Y-%m-%d %H:%M') if card.effective_to else 'open end'}).",
+                http_status=400,
+            )
+    for card in cards:
+        if card.effective_to is None and card.effective_from < effective_from and effective_to is None:
+            RateCard.objects.filter(pk=card.pk).update(effective_to=effective_from)
+    version = (RateCard.objects.aggregate(v=Max("version"))["v"] or 0) + 1
+    card = RateCard.objects.create(
+        version=version,
+        currency=currency,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        change_note=change_note,
+        created_by=actor,
+        **{name: merged[name] for name in merged if name in RATE_CARD_FIELDS},
+    )
+    audit_record(
+        actor=actor,
+        action="rate_card.create",
+        subject=card,
+        reason=change_note,
+        data={"version": version, "currency": currency, "effective_from": effective_from.isoformat()},
+    )
+    return card
+
+
+# ---------------------------------------------------------------- estimate
+
+
+@dataclass(frozen=True)
+class PayEstimate:
+    amount: Decimal
+    currency: str
+    detail: dict
+
+
+def _estimate_for(*, card: RateCard, facts: formula.TicketFacts, surge: Decimal) -> tuple[formula.PayParts, dict]:
+    after_contact = formula.after_contact_minutes(card=card, measured_minutes=None)
+    minutes = Decimal(card.expected_handle_minutes) + after_contact
+    parts = formula.pay_parts(card=card, facts=facts, minutes=minutes, surge=surge)
+    detail = {
+        **parts.as_detail(),
+        "rate_card_id": card.pk,
+        "rate_card_version": card.version,
+        "expected_handle_minutes": str(card.expected_handle_minutes),
+        "after_contact_minutes": str(after_contact),
+        "reason": facts.reason,
+        "priority": facts.priority,
+        "customer_tier": facts.customer_tier,
+        "customer_vulnerable": facts.customer_vulnerable,
+        "skills": {code: level for code, level in facts.skill_levels},
+        "explanation": "Estimate: " + formula.explain(parts),
+    }
+    return parts, detail
+
+
+def pay_estimate(*, ticket, surge: Decimal) -> PayEstimate:
+    """What an offer of `ticket` at `surge` pays at least, from the rate card in force now.
+
+    Assumption: the handle time is the rate card's `expected_handle_minutes` (default 8) plus the
+    after-contact allowance. The estimate is a promise: the final pay can only be higher.
+    """
+    card = rate_card_in_force()
+    parts, detail = _estimate_for(card=card, facts=formula.TicketFacts.of(ticket), surge=Decimal(surge))
+    return PayEstimate(amount=parts.total, currency=card.currency, detail=detail)
+
+
+# ---------------------------------------------------------------- hooks for other apps
+
+
+def ticket_pay_on_commit(*, ticket_id) -> None:
+    """Compute the pay of a resolved or handed-back ticket once the caller's transaction commits."""
+    from payouts.tasks import ticket_pay_task
+
+    transaction.on_commit(lambda: ticket_pay_task.delay(str(ticket_id)))
+
+
+def csat_recorded_on_commit(*, ticket_id) -> None:
+    """A CSAT was stored: add the quality bonus (once) after commit if it qualifies."""
+    from payouts.tasks import ticket_quality_bonus_task
+
+    transaction.on_commit(lambda: ticket_quality_bonus_task.delay(str(ticket_id)))
+
+
+# ---------------------------------------------------------------- ticket pay
+
+
+def _payable_ticket(ticket_id):
+    from tickets.models import Ticket
+
+    ticket = (
+        Ticket.objects.select_related("assigned_agent")
+        .prefetch_related("required_skills__skill")
+        .filter(pk=ticket_id)
+        .first()
+    )
+    if ticket is None:
+        return None
+    if ticket.status not in PAYABLE_STATUSES or ticket.assigned_agent_id is None or ticket.assigned_at is None:
+        return None
+    if (ticket.resolved_at or ticket.closed_at) is None:
+        return None
+    return ticket
+
+
+def _accepted_offer(ticket):
+    from dispatch.models import Offer, OfferStatus
+
+    return Offer.objects.filter(ticket=ticket, status=OfferStatus.ACCEPTED).first()
+
+
+def _line(*, agent_id, ticket, kind, amount, card, explanation, inputs, **extra) -> PayLine:
+    return PayLine(
+        agent_id=agent_id,
+        ticket=ticket,
+        kind=kind,
+        amount=amount,
+        currency=card.currency,
+        explanation=explanation,
+        inputs=inputs,
+        rate_card=card,
+        **extra,
+    )
+
+
+@transaction.atomic
+def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
+    """Write the pay lines of a finished ticket, exactly once. Returns None when there is nothing to
+    do: the ticket is not finished or not assigned, or its pay was already written (by this task run
+    earlier, or by another worker at the same moment: the TicketPay insert waits for theirs and fails)."""
+    ticket = _payable_ticket(ticket_id)
+    if ticket is None:
+        return None
+    if TicketPay.objects.filter(ticket_id=ticket.pk).exists():
+        return None  # cheap exit; the unique insert below is the real guard
+    ended_at = ticket.resolved_at or ticket.closed_at
+    card = rate_card_in_force(at=ticket.assigned_at)
+    offer = _accepted_offer(ticket)
+    surge = offer.surge if offer is not None else Decimal("1.00")
+    estimate = Decimal("0.00")
+    if offer is not None and offer.pay_estimate_currency == card.currency:
+        estimate = formula.money(offer.pay_estimate_amount)
+
+    engaged_seconds = max(0, int((ended_at - ticket.assigned_at).total_seconds()))
+    measured_after = None
+    if ticket.resolved_at and ticket.closed_at and ticket.closed_at > ticket.resolved_at:
+        measured_after = Decimal((ticket.closed_at - ticket.resolved_at).total_seconds()) / 60
+    after_minutes = formula.after_contact_minutes(card=card, measured_minutes=measured_after)
+    minutes = (Decimal(engaged_seconds) / 60 + after_minutes).quantize(Decimal("0.0001"))
+    facts = formula.TicketFacts.of(ticket)
+    parts = formula.pay_parts(card=card, facts=facts, minutes=minutes, surge=surge)
+    topup = max(Decimal("0.00"), estimate - parts.total)
+    final = parts.total + topup
+
+    try:
+        with transaction.atomic():
+            pay = TicketPay.objects.create(
+                ticket=ticket,
+                agent_id=ticket.assigned_agent_id,
+                rate_card=card,
+                currency=card.currency,
+                surge=surge,
+                estimate_amount=estimate,
+                actual_amount=parts.total,
+                final_amount=final,
+                engaged_seconds=engaged_seconds,
+                after_contact_seconds=int(after_minutes * 60),
+                work_started_at=ticket.assigned_at,
+                work_ended_at=ended_at,
+            )
+    except IntegrityError:
+        return None
+
+    inputs = {
+        "rate_card_id": card.pk,
+        "rate_card_version": card.version,
+        "assigned_at": ticket.assigned_at.isoformat(),
+        "ended_at": ended_at.isoformat(),
+        "engaged_seconds": engaged_seconds,
+        "after_contact_minutes": str(after_minutes),
+        "minutes": str(minutes),
+        "offer_id": str(offer.pk) if offer is not None else None,
+        "estimate": str(estimate),
+        "reason": facts.reason,
+        "priority": facts.priority,
+        "customer_tier": facts.customer_tier,
+        "customer_vulnerable": facts.customer_vulnerable,
+        "skills": {code: level for code, level in facts.skill_levels},
+        **parts.as_detail(),
+        "final": str(final),
+    }
+    cur = card.currency
+    summary = formula.explain(parts)
+    engaged_text = (
+        f"{formula.minutes_text(Decimal(engaged_seconds) / 60)} min engaged + "
+        f"{formula.minutes_text(after_minutes)} min after-contact"
+    )
+    agent_id = ticket.assigned_agent_id
+    lines = [
+        _line(
+            agent_id=agent_id,
+            ticket=ticket,
+            kind=PayLineKind.BASE,
+            amount=parts.base,
+            card=card,
+            explanation=f"{parts.base_note.capitalize()} {parts.base} {cur} (rate card v{card.version}). {summary}",
+            inputs=inputs,
+        ),
+        _line(
+            agent_id=agent_id,
+            ticket=ticket,
+            kind=PayLineKind.TIME,
+            amount=parts.time,
+            card=card,
+            explanation=(
+                f"{formula.minutes_text(minutes)} min at {formula.money_rate(parts.rate_per_minute)} = "
+                f"{parts.time} {cur} ({engaged_text})."
+            ),
+            inputs=inputs,
+        ),
+    ]
+    if parts.premium:
+        lines.append(
+            _line(
+                agent_id=agent_id,
+                ticket=ticket,
+                kind=PayLineKind.PREMIUM,
+                amount=parts.premium,
+                card=card,
+                explanation=f"Premiums {parts.premium} {cur}: {', '.join(parts.premium_notes)}.",
+                inputs=inputs,
+            )
+        )
+    if parts.surge_amount:
+        lines.append(
+            _line(
+                agent_id=agent_id,
+                ticket=ticket,
+                kind=PayLineKind.SURGE,
+                amount=parts.surge_amount,
+                card=card,
+                explanation=(
+                    f"Surge x{formula.fmt(parts.surge)} on labour {parts.labour} {cur} "
+                    f"(base + time) adds {parts.surge_amount} {cur}."
+                ),
+                inputs=inputs,
+            )
+        )
+    if topup:
+        lines.append(
+            _line(
+                agent_id=agent_id,
+                ticket=ticket,
+                kind=PayLineKind.FLOOR_TOPUP,
+                amount=topup,
+                card=card,
+                explanation=(
+                    f"The offer promised {estimate} {cur}; pay on actual time is {parts.total} {cur}, "
+                    f"so {topup} {cur} tops it up to the promise."
+                ),
+                inputs=inputs,
+            )
+        )
+    PayLine.objects.bulk_create(lines)
+    _quality_bonus_write(ticket=ticket, card=card)
+    return pay
+
+
+def _quality_bonus_write(*, ticket, card: RateCard) -> PayLine | None:
+    """The quality bonus of `ticket`, at most once (unique ticket+kind); None when it does not qualify
+    or is already written."""
+    if ticket.csat_score is None or ticket.csat_score < card.quality_bonus_min_csat or not card.quality_bonus:
+        return None
+    try:
+        with transaction.atomic():
+            return PayLine.objects.create(
+                agent_id=ticket.assigned_agent_id,
+                ticket=ticket,
+                kind=PayLineKind.QUALITY_BONUS,
+                amount=formula.money(card.quality_bonus),
+                currency=card.currency,
+                rate_card=card,
+                explanation=(
+                    f"Quality bonus {formula.money(card.quality_bonus)} {card.currency}: the customer rated "
+                    f"{ticket.csat_score} of 5 (rate card v{card.version} pays it from "
+                    f"{card.quality_bonus_min_csat})."
+                ),
+                inputs={
+                    "csat_score": ticket.csat_score,
+                    "rate_card_id": card.pk,
+                    "rate_card_version": card.version,
+                    "quality_bonus": str(card.quality_bonus),
+                    "quality_bonus_min_csat": card.quality_bonus_min_csat,
+                },
+            )
+    except IntegrityError:
+        return None
+
+
+@transaction.atomic
+def ticket_quality_bonus_record(*, ticket_id) -> PayLine | None:
+    """A CSAT arrived (possibly long after the pay): add the bonus line once, if it qualifies."""
+    ticket = _payable_ticket(ticket_id)
+    if ticket is None:
+        return None
+    pay = TicketPay.objects.select_related("rate_card").filter(ticket_id=ticket.pk).first()
+    card = pay.rate_card if pay is not None else rate_card_in_force(at=ticket.assigned_at)
+    return _quality_bonus_write(ticket=ticket, card=card)
+
+
+# ---------------------------------------------------------------- adjustments
+
+
+@transaction.atomic
+def pay_adjustment_create(*, actor, agent, amount: Decimal, currency: str, reason: str, ticket=None) -> PayLine:
+    """A correction by finance: a new line (positive or negative), never an edit. A reason is required."""
+    errors: dict[str, list[str]] = {}
+    if not (reason or "").strip():
+        errors["reason"] = ["A reason is required for an adjustment."]
+    if amount is None or Decimal(amount) == 0:
+        errors["amount"] = ["An adjustment must not be zero."]
+    elif Decimal(amount) != formula.money(amount):
+        errors["amount"] = ["At most two decimal places."]
+    if ticket is not None and ticket.assigned_agent_id != agent.pk:
+        errors["ticket"] = ["The ticket was not handled by this agent."]
+    if errors:
+        raise InvalidInput(errors, "The adjustment is not valid.")
+    amount = formula.money(amount)
+    line = PayLine.objects.create(
+        agent=agent,
+        ticket=ticket,
+        kind=PayLineKind.ADJUSTMENT,
+        amount=amount,
+        currency=currency,
+        explanation=f"Adjustment {amount} {currency} by {actor.get_username()}: {reason.strip()}",
+        inputs={"entered_by": actor.get_username(), "ticket": str(ticket.pk) if ticket else None},
+        created_by=actor,
+        reason=reason.strip(),
+    )
+    audit_record(
+        actor=actor,
+        action="pay.adjust",
+        subject=agent,
+        reason=reason.strip(),
+        data={"line": str(line.pk), "amount": str(amount), "currency": currency},
+    )
+    return line
+
+
+# ---------------------------------------------------------------- earnings floor
+
+
+def period_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The weekly pay period (Monday..Sunday) containing `day`."""
+    start = day - dt.timedelta(days=day.weekday())
+    return start, start + dt.timedelta(days=6)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def earnings_floor_close_agent(*, agent, period_start: dt.date, card: RateCard) -> EarningsPeriodClose | None:
+    """Close one agent's period: record its inputs and, if earnings fall below the floor, write the
+    top-up line. Exactly once per agent and period (unique close row, unique top-up line)."""
+    period_end = period_start + dt.timedelta(days=6)
+    start, end = _day_start(period_start), _day_start(period_end + dt.timedelta(days=1))
+    pays = TicketPay.objects.filter(
+        agent=agent, work_ended_at__gte=start, work_ended_at__lt=end, currency=card.currency
+    )
+    engaged_seconds = pays.aggregate(s=Sum("engaged_seconds"))["s"] or 0
+    ticket_earnings = (
+        PayLine.objects.filter(
+            ticket_id__in=pays.values("ticket_id"),
+            kind__in=[k for k in FLOOR_EARNING_KINDS if k != PayLineKind.ADJUSTMENT],
+        ).aggregate(s=Sum("amount"))["s"]
+        or 0
+    )
+    adjustments = (
+        PayLine.objects.filter(
+            agent=agent,
+            kind=PayLineKind.ADJUSTMENT,
+            currency=card.currency,
+            created_at__gte=start,
+            created_at__lt=end,
+        ).aggregate(s=Sum("amount"))["s"]
+        or 0
+    )
+    earnings = formula.money(Decimal(ticket_earnings) + Decimal(adjustments))
+    previous = (
+        EarningsPeriodClose.objects.filter(agent=agent, period_start__lt=period_start)
+        .order_by("-period_start")
+        .values_list("online_seconds_at_close", flat=True)
+        .first()
+    )
+    available_seconds = max(0, agent.online_seconds - (previous or 0))
+    reference = Decimal((card.hourly_reference_by_country or {}).get(agent.payout_country, card.hourly_reference))
+    engaged_hours = Decimal(engaged_seconds) / 3600
+    available_hours = Decimal(available_seconds) / 3600
+    floor = formula.money(card.floor_k * reference * engaged_hours + card.floor_a * reference * available_hours)
+    topup = max(Decimal("0.00"), floor - earnings) if engaged_seconds or available_seconds else Decimal("0.00")
+    try:
+        with transaction.atomic():
+            close = EarningsPeriodClose.objects.create(
+                agent=agent,
+                period_start=period_start,
+                period_end=period_end,
+                currency=card.currency,
+                rate_card=card,
+                earnings=earnings,
+                engaged_seconds=engaged_seconds,
+                available_seconds=available_seconds,
+                online_seconds_at_close=agent.online_seconds,
+                floor_amount=floor,
+                topup_amount=topup,
+            )
+            if topup:
+                cur = card.currency
+                PayLine.objects.create(
+                    agent=agent,
+                    kind=PayLineKind.EARNINGS_FLOOR_TOPUP,
+                    amount=topup,
+                    currency=cur,
+                    rate_card=card,
+                    period_start=period_start,
+                    explanation=(
+                        f"Earnings floor for {period_start:%Y-%m-%d}..{period_end:%Y-%m-%d}: "
+                        f"{formula.fmt(card.floor_k)} x {reference} {cur}/h x "
+                        f"{formula.minutes_text(engaged_hours)} engaged h"
+                        + (
+                            f" + {formula.fmt(card.floor_a)} x {reference} {cur}/h x "
+                            f"{formula.minutes_text(available_hours)} available h"
+                            if card.floor_a
+                            else ""
+                        )
+                        + f" = {floor} {cur}; earned {earnings} {cur}; top-up {topup} {cur}."
+                    ),
+                    inputs={
+                        "period_start": period_start.isoformat(),
+                        "period_end": period_end.isoformat(),
+                        "rate_card_id": card.pk,
+                        "rate_card_version": card.version,
+                        "hourly_reference": str(reference),
+                        "floor_k": str(card.floor_k),
+                        "floor_a": str(card.floor_a),
+                        "engaged_seconds": engaged_seconds,
+                        "available_seconds": available_seconds,
+                        "earnings": str(earnings),
+                        "floor": str(floor),
+                    },
+                )
+    except IntegrityError:
+        return None
+    return close
+
+
+def earnings_floor_close_period(*, period_start: dt.date) -> int:
+    """Close `period_start`'s week for every agent not closed yet. Returns how many were closed now."""
+    from agents.models import Agent
+
+    if period_start.weekday() != 0:
+        raise InvalidInput({"period_start": ["A period starts on a Monday."]})
+    end_day = period_start + dt.timedelta(days=7)
+    card = rate_card_in_force(at=_day_start(end_day) - dt.timedelta(seconds=1))
+    closed = EarningsPeriodClose.objects.filter(period_start=period_start).values("agent_id")
+    count = 0
+    for agent in Agent.objects.exclude(pk__in=closed).order_by("pk").iterator(chunk_size=500):
+        with transaction.atomic():
+            if earnings_floor_close_agent(agent=agent, period_start=period_start, card=card) is not None:
+                count += 1
+    return count
+
+
+def earnings_floor_close_due(*, now: dt.datetime | None = None, grace: dt.timedelta = dt.timedelta(hours=1)) -> int:
+    """Close the last finished week once `grace` has passed after it (so late pay tasks have run)."""
+    now = now or timezone.now()
+    this_week_start, _ = period_bounds((now - grace).astimezone(dt.UTC).date())
+    return earnings_floor_close_period(period_start=this_week_start - dt.timedelta(days=7))
+
+
+def pay_line_get(*, line_id) -> PayLine:
+    line = PayLine.objects.filter(pk=line_id).first()
+    if line is None:
+        raise NotFound("No such pay line.")
+    return line
+
+
+def ticket_pay_sweep(*, limit: int = 500) -> int:
+    """Compute the pay of finished, assigned tickets that have none (a lost task is repaired here)."""
+    from tickets.models import Ticket
+
+    ids = list(
+        Ticket.objects.filter(
+            status__in=PAYABLE_STATUSES,
+            assigned_agent__isnull=False,
+            assigned_at__isnull=False,
+            pay__isnull=True,
+            closed_at__lt=timezone.now() - dt.timedelta(seconds=60),
+        )
+        .order_by("closed_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for ticket_id in ids if ticket_pay_compute(ticket_id=ticket_id) is not None)

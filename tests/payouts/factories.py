@@ -1,0 +1,61 @@
+"""Factories of the payouts tests (tests/factories.py belongs to the foundation)."""
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from payouts.models import PayLine, PayLineKind, RateCard
+from tests.factories import AgentFactory, TicketFactory
+
+
+class RateCardFactory(factory.django.DjangoModelFactory):
+    """The worked examples' card: base 2.00, 0.30 per minute, 1 min allowance (cap 3), 8 min expected."""
+
+    class Meta:
+        model = RateCard
+
+    version = factory.Sequence(lambda n: n + 1)
+    currency = "EUR"
+    effective_from = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    base_amount = Decimal("2.00")
+    rate_per_minute = Decimal("0.30")
+    skill_level_premium = Decimal("0.10")
+    vip_premium = Decimal("0.50")
+    vulnerable_premium = Decimal("0.75")
+    quality_bonus = Decimal("0.50")
+    after_contact_allowance_minutes = Decimal("0.00")
+    after_contact_cap_minutes = Decimal("3.00")
+    expected_handle_minutes = Decimal("8.00")
+
+
+class PayLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PayLine
+
+    agent = factory.SubFactory(AgentFactory)
+    kind = PayLineKind.ADJUSTMENT
+    amount = Decimal("1.00")
+    currency = "EUR"
+    explanation = "test line"
+    reason = "test"
+    created_at = factory.LazyFunction(timezone.now)
+
+
+def finished_ticket(*, agent=None, minutes: float = 7.5, status: str = "resolved", **kwargs):
+    """A ticket `agent` handled for `minutes`, ended now."""
+    from tickets.models import Ticket
+
+    agent = agent or AgentFactory()
+    ticket = TicketFactory(**kwargs)
+    ended = timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(
+        status=status,
+        assigned_agent=agent,
+        assigned_at=ended - dt.timedelta(minutes=minutes),
+        resolved_at=ended if status == "resolved" else None,
+        closed_at=ended,
+    )
+    ticket.refresh_from_db()
+    return ticket
