@@ -7,7 +7,7 @@ Used from migrations: `migrations.RunPython(*append_only("agents_auditentry"))`.
 # Every table made append-only by a migration; the test suite lifts the SQLite triggers around the
 # DELETE-based flush between transactional tests (PostgreSQL empties tables with TRUNCATE, which row
 # triggers do not see).
-APPEND_ONLY_TABLES = ["agents_auditentry"]
+APPEND_ONLY_TABLES = ["agents_auditentry", "payouts_payline"]
 
 
 def _statements(vendor: str, table: str) -> tuple[list[str], list[str]]:
