@@ -236,8 +236,6 @@ class PayoutBatch(models.Model):
     held_amount = models.DecimalField(**MONEY, default=Decimal("0.00"))
     # Fixed at creation so that every export of the batch has the same ids (and the same bytes).
     message_id = models.CharField(max_length=35, unique=True)
-    # {"csv": sha256, "pain.001.001.09": sha256, ...} of the files exported.
-    export_sha256 = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -272,6 +270,7 @@ class PayoutItem(models.Model):
     currency = models.CharField(max_length=3)
     line_count = models.PositiveIntegerField(default=0)
     reference = models.CharField(max_length=35)
+    agent_name = models.CharField(max_length=100, default="")
     holder = models.CharField(max_length=70, blank=True)
     iban = models.CharField(max_length=34, blank=True)
     bic = models.CharField(max_length=11, blank=True)
@@ -294,3 +293,18 @@ class PayoutItemLine(models.Model):
 
     line = models.OneToOneField(PayLine, on_delete=models.PROTECT, primary_key=True, related_name="payout")
     item = models.ForeignKey(PayoutItem, on_delete=models.CASCADE, related_name="lines")
+
+
+class PayoutExport(models.Model):
+    """A file exported from a batch: its SHA-256, so the file the bank got can be proven later. Exports are
+    deterministic, so every later export of the same format must hash the same (checked on each export)."""
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.CASCADE, related_name="exports")
+    format = models.CharField(max_length=20)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    first_exported_at = models.DateTimeField(default=timezone.now)
+    first_exported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "format"], name="payout_export_once_per_format")]

@@ -43,13 +43,13 @@ class PayLineFactory(factory.django.DjangoModelFactory):
     created_at = factory.LazyFunction(timezone.now)
 
 
-def finished_ticket(*, agent=None, minutes: float = 7.5, status: str = "resolved", **kwargs):
-    """A ticket `agent` handled for `minutes`, ended now."""
+def finished_ticket(*, agent=None, minutes: float = 7.5, status: str = "resolved", ended=None, **kwargs):
+    """A ticket `agent` handled for `minutes`, ended at `ended` (default now)."""
     from tickets.models import Ticket
 
     agent = agent or AgentFactory()
     ticket = TicketFactory(**kwargs)
-    ended = timezone.now()
+    ended = ended or timezone.now()
     Ticket.objects.filter(pk=ticket.pk).update(
         status=status,
         assigned_agent=agent,
@@ -59,3 +59,52 @@ def finished_ticket(*, agent=None, minutes: float = 7.5, status: str = "resolved
     )
     ticket.refresh_from_db()
     return ticket
+
+
+VALID_IBAN = "DE89370400440532013000"
+VALID_BIC = "COBADEFFXXX"
+
+
+def payable_agent(**kwargs):
+    """An agent with valid payout details and a structured address."""
+    defaults = {
+        "payout_holder": "Anna Example",
+        "payout_iban": VALID_IBAN,
+        "payout_bic": VALID_BIC,
+        "payout_street": "Hauptstr. 1",
+        "payout_postcode": "10115",
+        "payout_town": "Berlin",
+        "payout_country": "DE",
+    }
+    return AgentFactory(**{**defaults, **kwargs})
+
+
+def accepted_offer(*, ticket, surge="1.00", estimate="0.00", currency="EUR"):
+    """The winning offer of `ticket` (as dispatch leaves it), with the estimate shown to the agent."""
+    from dispatch.models import Offer, OfferStatus
+    from dispatch.policy import policy_current
+
+    return Offer.objects.create(
+        ticket=ticket,
+        agent=ticket.assigned_agent,
+        status=OfferStatus.ACCEPTED,
+        created_at=ticket.assigned_at,
+        expires_at=ticket.assigned_at + dt.timedelta(seconds=20),
+        answered_at=ticket.assigned_at,
+        surge=Decimal(surge),
+        pay_estimate_amount=Decimal(estimate),
+        pay_estimate_currency=currency,
+        policy=policy_current(),
+    )
+
+
+def line(*, agent, amount, kind=PayLineKind.ADJUSTMENT, currency="EUR", created_at=None):
+    return PayLine.objects.create(
+        agent=agent,
+        kind=kind,
+        amount=Decimal(amount),
+        currency=currency,
+        explanation="test line",
+        reason="test",
+        created_at=created_at or timezone.now(),
+    )
