@@ -3,6 +3,7 @@ import uuid
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 class TicketStatus(models.TextChoices):
@@ -51,7 +52,8 @@ class Ticket(models.Model):
     skill_inference = models.JSONField(default=list, blank=True)
 
     # Lifecycle timestamps: waits and handle times are computed from these, exactly.
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by the intake to the same instant as queued_at (not auto_now_add, which would differ by a hair).
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     # The place in the queue. A requeued ticket keeps it, so it goes ahead of newer work.
     queued_at = models.DateTimeField(db_index=True)
     first_offered_at = models.DateTimeField(null=True, blank=True)
@@ -70,6 +72,8 @@ class Ticket(models.Model):
     # never take the same number (see tickets.services.message_add, tickets.webhooks).
     last_message_seq = models.PositiveIntegerField(default=0)
     last_webhook_seq = models.PositiveIntegerField(default=0)
+    # Messages 1..handoff_transcript_length are the transcript the bot sent; later ones came after.
+    handoff_transcript_length = models.PositiveIntegerField(default=0)
 
     outcome = models.CharField(max_length=12, blank=True)
     resolution_notes = models.TextField(blank=True)

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 D = WebhookDeliveryStatus
 
-EVENTS = ("ticket.assigned", "ticket.message", "ticket.resolved", "ticket.handed_back", "ticket.cancelled")
+EVENTS = ("ticket.assigned", "ticket.message", "ticket.resolved", "ticket.handed_back")
 WEBHOOK_TIMEOUT_SECONDS = 5.0
 WEBHOOK_CLAIM_SECONDS = 60  # longer than one POST with its timeout
 WEBHOOK_RETRY_MAX_DELAY = timedelta(minutes=30)

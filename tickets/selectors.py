@@ -1,0 +1,215 @@
+"""Reads of the tickets app: who may see a ticket, where it is in the queue, what it looks like."""
+
+import datetime as dt
+import math
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from agents.models import Role
+from config.errors import NotFound
+from tickets.models import Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus, WebhookDelivery
+
+THROUGHPUT_WINDOW = dt.timedelta(minutes=15)
+
+
+def ticket_queryset() -> QuerySet[Ticket]:
+    return Ticket.objects.select_related("assigned_agent", "integration").prefetch_related(
+        Prefetch("required_skills", queryset=TicketSkill.objects.select_related("skill").order_by("skill__code")),
+        Prefetch("messages", queryset=Message.objects.order_by("seq")),
+    )
+
+
+def ticket_visible_to(*, user, queryset: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:
+    """The tickets `user` may read: an integration its own; an agent the ones assigned to them or offered
+    to them right now (the agent sees everything before accepting); a supervisor all."""
+    tickets = queryset if queryset is not None else Ticket.objects.all()
+    role = user.role
+    if role == Role.SUPERVISOR:
+        return tickets
+    if role == Role.INTEGRATION:
+        return tickets.filter(integration__user=user)
+    if role == Role.AGENT:
+        return tickets.filter(Q(assigned_agent__user=user) | Q(offers__agent__user=user, offers__status="pending"))
+    return tickets.none()
+
+
+def ticket_get_for(*, user, ticket_id, queryset: QuerySet[Ticket] | None = None) -> Ticket:
+    """The ticket if `user` may read it, else NotFound (never 403: its existence is not disclosed)."""
+    ticket = ticket_visible_to(user=user, queryset=queryset).filter(pk=ticket_id).distinct().first()
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def ticket_queue_position(*, ticket: Ticket) -> int | None:
+    """1-based place among queued tickets, in dispatch order: priority descending, then queued_at, then id."""
+    if ticket.status != TicketStatus.QUEUED:
+        return None
+    ahead = Ticket.objects.filter(status=TicketStatus.QUEUED).filter(
+        Q(priority__gt=ticket.priority)
+        | Q(priority=ticket.priority, queued_at__lt=ticket.queued_at)
+        | Q(priority=ticket.priority, queued_at=ticket.queued_at, id__lt=ticket.id)
+    )
+    return ahead.count() + 1
+
+
+def recent_assignments(*, now: dt.datetime | None = None) -> int:
+    now = now or timezone.now()
+    return Ticket.objects.filter(assigned_at__gte=now - THROUGHPUT_WINDOW).count()
+
+
+def estimated_wait_seconds(*, queue_position: int | None, assignments_in_window: int) -> int | None:
+    """How long until a human picks the ticket up, from recent throughput.
+
+    estimate = queue_position x (900 s / assignments in the last 15 minutes), rounded up: at the pace of
+    the last quarter hour, the tickets ahead and this one are assigned one after another. Null when
+    nothing was assigned in that window (no basis for an estimate) or the ticket is not queued.
+    """
+    if queue_position is None or assignments_in_window <= 0:
+        return None
+    return math.ceil(queue_position * THROUGHPUT_WINDOW.total_seconds() / assignments_in_window)
+
+
+def ticket_payload(ticket: Ticket) -> dict:
+    """The ticket as GET /api/v1/tickets/{id}/ shows it (see serializers.TicketOutSerializer)."""
+    position = ticket_queue_position(ticket=ticket)
+    wait = estimated_wait_seconds(
+        queue_position=position, assignments_in_window=recent_assignments() if position is not None else 0
+    )
+    agent = ticket.assigned_agent if ticket.status in ("assigned", "resolved", "handed_back") else None
+    return {
+        "id": str(ticket.id),
+        "external_id": ticket.external_id,
+        "status": ticket.status,
+        "created_at": ticket.created_at,
+        "queued_at": ticket.queued_at,
+        "first_offered_at": ticket.first_offered_at,
+        "assigned_at": ticket.assigned_at,
+        "resolved_at": ticket.resolved_at,
+        "closed_at": ticket.closed_at,
+        "customer": {
+            "ref": ticket.customer_ref,
+            "display_name": ticket.customer_display_name,
+            "tier": ticket.customer_tier,
+            "vulnerable": ticket.customer_vulnerable,
+        },
+        "language": ticket.language,
+        "reason": ticket.reason,
+        "priority": ticket.priority,
+        "priority_was_derived": ticket.priority_was_derived,
+        "sentiment": float(ticket.sentiment) if ticket.sentiment is not None else None,
+        "summary": ticket.summary,
+        "handoff": ticket.handoff,
+        "skills": [{"code": row.skill.code, "min_level": row.min_level} for row in ticket.required_skills.all()],
+        "skills_were_inferred": ticket.skills_were_inferred,
+        "skill_inference": ticket.skill_inference,
+        "queue_position": position,
+        "estimated_wait_seconds": wait,
+        "agent": {"display_name": agent.display_name} if agent is not None else None,
+        "outcome": ticket.outcome,
+        "resolution_notes": ticket.resolution_notes,
+        "bot_feedback": ticket.bot_feedback,
+        "csat": (
+            {"score": ticket.csat_score, "comment": ticket.csat_comment, "at": ticket.csat_at}
+            if ticket.csat_score is not None
+            else None
+        ),
+        "messages": [message_payload(message) for message in ticket.messages.all()],
+    }
+
+
+def ticket_created_payload(ticket: Ticket) -> dict:
+    """The intake's answer: the full ticket (it is small right after intake)."""
+    return ticket_payload(ticket)
+
+
+def message_payload(message: Message) -> dict:
+    return {
+        "id": str(message.id),
+        "seq": message.seq,
+        "author_kind": message.author_kind,
+        "text": message.text,
+        "at": message.at,
+    }
+
+
+def webhook_delivery_list(*, ticket_id=None, limit: int = 200) -> QuerySet[WebhookDelivery]:
+    deliveries = WebhookDelivery.objects.order_by("-created_at", "-seq")
+    if ticket_id is not None:
+        deliveries = WebhookDelivery.objects.filter(ticket_id=ticket_id).order_by("seq")
+    return deliveries[:limit]
+
+
+def coaching_tickets(*, closed_from: dt.datetime, closed_to: dt.datetime) -> QuerySet[Ticket]:
+    """Finished tickets (resolved or handed back) closed in [closed_from, closed_to), oldest first."""
+    return (
+        ticket_queryset()
+        .filter(
+            status__in=[TicketStatus.RESOLVED, TicketStatus.HANDED_BACK],
+            closed_at__gte=closed_from,
+            closed_at__lt=closed_to,
+        )
+        .order_by("closed_at", "id")
+    )
+
+
+def coaching_record(ticket: Ticket) -> dict:
+    """One JSON Lines record of the bot-coaching export: what the bot saw and did, what the human did."""
+    messages = list(ticket.messages.all())
+    return {
+        "ticket_id": str(ticket.id),
+        "external_id": ticket.external_id,
+        "integration": ticket.integration.name,
+        "created_at": ticket.created_at.isoformat(),
+        "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
+        "status": ticket.status,
+        "language": ticket.language,
+        "reason": ticket.reason,
+        "priority": ticket.priority,
+        "priority_was_derived": ticket.priority_was_derived,
+        "sentiment": float(ticket.sentiment) if ticket.sentiment is not None else None,
+        "skills": [row.skill.code for row in ticket.required_skills.all()],
+        "skills_were_inferred": ticket.skills_were_inferred,
+        "skill_inference": ticket.skill_inference,
+        "bot_summary": ticket.summary,
+        "handoff": ticket.handoff,
+        # The conversation the bot handed over, then everything said after the hand-over.
+        "transcript": [
+            {"role": m.author_kind, "text": m.text, "at": m.at.isoformat()}
+            for m in messages
+            if m.seq <= ticket.handoff_transcript_length
+        ],
+        "after_handoff": [
+            {"role": m.author_kind, "text": m.text, "at": m.at.isoformat()}
+            for m in messages
+            if m.seq > ticket.handoff_transcript_length
+        ],
+        "outcome": ticket.outcome,
+        "resolution_notes": ticket.resolution_notes,
+        "bot_feedback": ticket.bot_feedback,
+        "csat": {"score": ticket.csat_score, "comment": ticket.csat_comment} if ticket.csat_score else None,
+    }
+
+
+def skill_keyword_rules_list() -> list[dict]:
+    """Every skill's keywords as the intake uses them: configured by a supervisor, or the default."""
+    from agents.models import Skill
+    from tickets.triage import DEFAULT_SKILL_KEYWORDS
+
+    configured = {rule.skill_id: rule for rule in SkillKeywordRule.objects.all()}
+    rules = []
+    for skill in Skill.objects.order_by("code"):
+        rule = configured.get(skill.pk)
+        if rule is not None:
+            rules.append(
+                {"skill": skill.code, "keywords": rule.keywords, "source": "configured", "updated_at": rule.updated_at}
+            )
+        else:
+            keywords = DEFAULT_SKILL_KEYWORDS.get(skill.code, [])
+            rules.append({"skill": skill.code, "keywords": keywords, "source": "default", "updated_at": None})
+    return rules
+
+
+def skill_keyword_rules_in_force() -> dict[str, list[str]]:
+    return {rule["skill"]: rule["keywords"] for rule in skill_keyword_rules_list() if rule["keywords"]}

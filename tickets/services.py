@@ -1,0 +1,313 @@
+"""Writes of the tickets app. Each entry point is one transaction and keeps the invariant in its docstring.
+
+Status changes go through tickets.lifecycle.ticket_transition; pushes, tasks and webhooks are sent on
+commit (dispatch.events, tickets.webhooks). Dispatch and payouts are called through their hooks:
+dispatch.services (ticket_dispatch_on_commit, offers_withdraw_for_ticket, agent_capacity_release) and
+payouts.services (ticket_pay_on_commit, csat_recorded_on_commit).
+"""
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agents.audit import audit_record
+from agents.models import Agent, Skill
+from config.errors import DomainError, InvalidInput, NotFound
+from tickets import triage
+from tickets.lifecycle import OPEN_STATUSES, ticket_transition
+from tickets.locks import ticket_lock
+from tickets.models import Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus
+from tickets.selectors import message_payload, skill_keyword_rules_in_force
+from tickets.webhooks import webhook_event_record
+
+S = TicketStatus
+
+
+class NotYourTicket(DomainError):
+    def __init__(self):
+        super().__init__("not_your_ticket", "Only the agent the ticket is assigned to may do this.", http_status=403)
+
+
+# ---------------------------------------------------------------- intake
+
+
+def _existing(integration, external_id: str) -> Ticket | None:
+    return Ticket.objects.filter(integration=integration, external_id=external_id).first()
+
+
+@transaction.atomic
+def ticket_escalate(
+    *,
+    integration,
+    external_id: str,
+    customer: dict,
+    language: str,
+    reason: str,
+    skills: list[str] | None = None,
+    priority: int | None = None,
+    sentiment: float | None = None,
+    summary: str = "",
+    handoff: dict | None = None,
+    transcript: list[dict] | None = None,
+) -> tuple[Ticket, bool]:
+    """Create the ticket the bot escalated, or return the one it already sent: (ticket, created).
+
+    One ticket per (integration, external_id): the unique constraint decides, also when identical
+    requests race. The insert runs in a savepoint; the loser of a race gets IntegrityError, rolls back
+    only its savepoint and returns the winner's ticket (under READ COMMITTED it is visible once the
+    winner commits, which the loser's insert waited for). Nothing else is written for a duplicate.
+    """
+    from dispatch.policy import policy_current
+    from dispatch.services import ticket_dispatch_on_commit
+
+    existing = _existing(integration, external_id)  # a shortcut only; the constraint is the guard
+    if existing is not None:
+        return existing, False
+    transcript = transcript or []
+    handoff = handoff or {}
+    tier, vulnerable = customer.get("tier", "standard"), bool(customer.get("vulnerable", False))
+
+    skill_codes = list(dict.fromkeys(skills or []))
+    inference: list[dict] = []
+    if not skill_codes:
+        texts = [("summary", summary)] + [(f"transcript[{i}]", entry["text"]) for i, entry in enumerate(transcript)]
+        inference = [m.as_dict() for m in triage.skills_infer(rules=skill_keyword_rules_in_force(), texts=texts)]
+        skill_codes = [m["skill"] for m in inference]
+    skill_rows = {skill.code: skill for skill in Skill.objects.filter(code__in=skill_codes)}
+    unknown = [code for code in skill_codes if code not in skill_rows]
+    if unknown:
+        raise InvalidInput({"skills": [f"Unknown skill code: {code}." for code in unknown]})
+
+    priority_was_derived = priority is None
+    if priority is None:
+        priority = triage.priority_derive(tier=tier, vulnerable=vulnerable, reason=reason, sentiment=sentiment)
+    min_level = triage.required_skill_level(
+        base_level=policy_current().default_skill_level, tier=tier, vulnerable=vulnerable
+    )
+    now = timezone.now()
+    ticket = Ticket(
+        integration=integration,
+        external_id=external_id,
+        customer_ref=customer["ref"],
+        customer_display_name=customer.get("display_name", ""),
+        customer_tier=tier,
+        customer_vulnerable=vulnerable,
+        language=language,
+        reason=reason,
+        priority=priority,
+        priority_was_derived=priority_was_derived,
+        sentiment=Decimal(str(round(sentiment, 3))) if sentiment is not None else None,
+        summary=summary,
+        handoff=handoff,
+        skills_were_inferred=bool(inference),
+        skill_inference=inference,
+        created_at=now,
+        queued_at=now,
+        last_message_seq=len(transcript),
+        handoff_transcript_length=len(transcript),
+    )
+    try:
+        with transaction.atomic():
+            ticket.save(force_insert=True)
+    except IntegrityError:
+        winner = _existing(integration, external_id)
+        if winner is None:
+            raise
+        return winner, False
+    TicketSkill.objects.bulk_create(
+        [TicketSkill(ticket=ticket, skill=skill_rows[code], min_level=min_level) for code in skill_codes]
+    )
+    Message.objects.bulk_create(
+        [
+            Message(
+                ticket=ticket,
+                seq=index,
+                author_kind=Message.AuthorKind.CUSTOMER if entry["role"] == "customer" else Message.AuthorKind.BOT,
+                text=entry["text"],
+                at=entry["at"],
+            )
+            for index, entry in enumerate(transcript, start=1)
+        ]
+    )
+    ticket_dispatch_on_commit(ticket_id=ticket.pk)
+    return ticket, True
+
+
+# ---------------------------------------------------------------- keyword rules
+
+
+@transaction.atomic
+def skill_keyword_rules_set(*, rules: list[dict], actor) -> None:
+    """Replace the keywords of each skill named in `rules` (others keep theirs); recorded in the audit log."""
+    codes = [rule["skill"] for rule in rules]
+    skills = {skill.code: skill for skill in Skill.objects.filter(code__in=codes)}
+    errors = {}
+    for index, rule in enumerate(rules):
+        if rule["skill"] not in skills:
+            errors[str(index)] = {"skill": [f"Unknown skill code: {rule['skill']}."]}
+    if len(set(codes)) != len(codes):
+        errors["non_field_errors"] = ["Each skill may appear once."]
+    if errors:
+        raise InvalidInput({"rules": errors})
+    for rule in rules:
+        keywords = list(dict.fromkeys(k.strip().lower() for k in rule["keywords"] if k.strip()))
+        row, _ = SkillKeywordRule.objects.update_or_create(
+            skill=skills[rule["skill"]], defaults={"keywords": keywords, "updated_by": actor}
+        )
+        audit_record(
+            actor=actor, action="skill_keywords.set", subject=row, data={"skill": rule["skill"], "keywords": keywords}
+        )
+
+
+# ---------------------------------------------------------------- messages
+
+
+@transaction.atomic
+def message_add(*, ticket: Ticket, text: str, agent: Agent | None = None) -> Message:
+    """Append a message: from the customer (agent=None, via the integration) or the assigned agent's reply.
+
+    `seq` comes from an UPDATE of the ticket row that also checks the ticket is open (and, for a reply,
+    assigned to `agent`); the row stays locked until commit, so concurrent messages get consecutive
+    numbers in commit order. The assigned agent's browser is told on commit; a reply also becomes a
+    `ticket.message` webhook for the bot platform.
+    """
+    from dispatch.events import send_to_agent_on_commit
+
+    bump = {"last_message_seq": F("last_message_seq") + 1}
+    if agent is None:
+        updated = Ticket.objects.filter(pk=ticket.pk, status__in=OPEN_STATUSES).update(**bump)
+    else:
+        updated = Ticket.objects.filter(pk=ticket.pk, status=S.ASSIGNED, assigned_agent=agent).update(**bump)
+    if not updated:
+        current = Ticket.objects.filter(pk=ticket.pk).values_list("status", "assigned_agent_id").first()
+        if agent is not None and current is not None and current[1] != agent.pk:
+            raise NotYourTicket()
+        raise DomainError("ticket_closed", "Messages can only be added to an open ticket.", http_status=409)
+    ticket.refresh_from_db(fields=["last_message_seq", "status", "assigned_agent"])
+    message = Message.objects.create(
+        ticket=ticket,
+        seq=ticket.last_message_seq,
+        author_kind=Message.AuthorKind.CUSTOMER if agent is None else Message.AuthorKind.AGENT,
+        author_agent=agent,
+        text=text,
+        at=timezone.now(),
+    )
+    if ticket.assigned_agent_id is not None and ticket.status == S.ASSIGNED:
+        frame = {"type": "ticket_message", "ticket_id": str(ticket.pk), "message": _json_ready(message)}
+        send_to_agent_on_commit(ticket.assigned_agent_id, frame)
+    if agent is not None:
+        webhook_event_record(
+            ticket=ticket,
+            event="ticket.message",
+            data={"message": {"id": str(message.pk), "text": message.text, "at": message.at.isoformat()}},
+        )
+    return message
+
+
+def _json_ready(message: Message) -> dict:
+    payload = message_payload(message)
+    return {**payload, "at": payload["at"].isoformat()}
+
+
+# ---------------------------------------------------------------- closing a ticket
+
+
+@transaction.atomic
+def ticket_cancel(*, ticket: Ticket) -> Ticket:
+    """The customer left: the ticket is cancelled, its open offers are withdrawn (agents see them vanish)
+    and an agent who held it gets the capacity back. Cancelling a cancelled ticket again changes nothing.
+    """
+    from dispatch.events import send_to_agent_on_commit
+    from dispatch.services import agent_capacity_release, offers_withdraw_for_ticket
+
+    locked = ticket_lock(ticket_id=ticket.pk)
+    if locked.status == S.CANCELLED:
+        return locked
+    holder_id = locked.assigned_agent_id if locked.status == S.ASSIGNED else None
+    ticket_transition(ticket=locked, to=S.CANCELLED)
+    offers_withdraw_for_ticket(ticket=locked, reason="cancelled")
+    if holder_id is not None:
+        agent_capacity_release(agent_id=holder_id)
+        send_to_agent_on_commit(holder_id, {"type": "ticket_cancelled", "ticket_id": str(locked.pk)})
+    return locked
+
+
+def _assigned_ticket_of(*, ticket_id, agent: Agent) -> Ticket:
+    ticket = ticket_lock(ticket_id=ticket_id)
+    if ticket is None or ticket.assigned_agent_id != agent.pk:
+        raise NotFound("No such ticket among yours.")
+    return ticket
+
+
+def _pay_on_commit(ticket_id) -> None:
+    from payouts.services import ticket_pay_on_commit
+
+    ticket_pay_on_commit(ticket_id=ticket_id)
+
+
+@transaction.atomic
+def ticket_resolve(
+    *, ticket_id, agent: Agent, outcome: str, notes: str = "", bot_feedback: dict | None = None
+) -> Ticket:
+    """The assigned agent closes the ticket with an outcome and feedback for the bot's owners.
+
+    assigned -> resolved (409 otherwise); the agent's capacity is released, the bot platform gets a
+    `ticket.resolved` webhook and the agent's pay is computed after commit.
+    """
+    from dispatch.services import agent_capacity_release
+
+    ticket = _assigned_ticket_of(ticket_id=ticket_id, agent=agent)
+    ticket_transition(
+        ticket=ticket,
+        to=S.RESOLVED,
+        from_statuses=[S.ASSIGNED],
+        outcome=outcome,
+        resolution_notes=notes,
+        bot_feedback=bot_feedback or {},
+    )
+    agent_capacity_release(agent_id=agent.pk)
+    webhook_event_record(ticket=ticket, event="ticket.resolved", data={"resolution": {"outcome": outcome}})
+    _pay_on_commit(ticket.pk)
+    return ticket
+
+
+@transaction.atomic
+def ticket_hand_back(*, ticket_id, agent: Agent, notes: str = "") -> Ticket:
+    """The assigned agent returns the conversation to the bot (assigned -> handed_back, 409 otherwise).
+
+    Capacity released, a `ticket.handed_back` webhook carrying the agent's notes for the bot, pay after commit.
+    """
+    from dispatch.services import agent_capacity_release
+
+    ticket = _assigned_ticket_of(ticket_id=ticket_id, agent=agent)
+    ticket_transition(ticket=ticket, to=S.HANDED_BACK, from_statuses=[S.ASSIGNED], resolution_notes=notes)
+    agent_capacity_release(agent_id=agent.pk)
+    webhook_event_record(ticket=ticket, event="ticket.handed_back", data={"hand_back": {"notes": notes}})
+    _pay_on_commit(ticket.pk)
+    return ticket
+
+
+@transaction.atomic
+def ticket_csat_record(*, ticket: Ticket, score: int, comment: str = "") -> Ticket:
+    """The customer's rating, once per ticket, of a ticket a human handled (409 otherwise).
+
+    The conditional UPDATE (csat_score still empty) makes the second rating lose even when two race.
+    The agent's CSAT counters (used by ranking) move in the same transaction; payouts is told on commit.
+    """
+    from payouts.services import csat_recorded_on_commit
+
+    updated = Ticket.objects.filter(pk=ticket.pk, csat_score__isnull=True, assigned_agent__isnull=False).update(
+        csat_score=score, csat_comment=comment, csat_at=timezone.now()
+    )
+    if not updated:
+        if Ticket.objects.filter(pk=ticket.pk, csat_score__isnull=False).exists():
+            raise DomainError("csat_already_recorded", "This ticket has a CSAT score already.", http_status=409)
+        raise DomainError("ticket_not_served", "No agent has handled this ticket yet.", http_status=409)
+    ticket.refresh_from_db(fields=["csat_score", "csat_comment", "csat_at", "assigned_agent"])
+    Agent.objects.filter(pk=ticket.assigned_agent_id).update(
+        csat_sum=F("csat_sum") + score, csat_count=F("csat_count") + 1
+    )
+    csat_recorded_on_commit(ticket_id=ticket.pk)
+    return ticket
