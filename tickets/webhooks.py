@@ -26,7 +26,7 @@ from datetime import timedelta
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config.errors import NotFound
@@ -193,10 +193,15 @@ def webhook_deliver_for_ticket(*, ticket_id) -> int:
 
 
 def webhook_due_ticket_ids(*, limit: int = 500) -> list:
+    """Tickets whose first pending delivery is due and not held by a worker."""
     now = timezone.now()
+    earlier_pending = WebhookDelivery.objects.filter(
+        ticket_id=OuterRef("ticket_id"), status=D.PENDING, seq__lt=OuterRef("seq")
+    )
     return list(
         WebhookDelivery.objects.filter(status=D.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(~Exists(earlier_pending))  # only a ticket's head can be due; later rows wait behind it
         .order_by("ticket_id")
         .values_list("ticket_id", flat=True)
         .distinct()[:limit]
