@@ -143,9 +143,12 @@ def rate_card_create(
         raise InvalidInput({name: ["Unknown field."] for name in sorted(unknown)})
     if effective_to is not None and effective_to <= effective_from:
         raise InvalidInput({"effective_to": ["Must be after effective_from."]}, "The period is empty.")
-    base = rate_card_in_force(at=effective_from, currency=currency) if RateCard.objects.exists() else None
-    if base is not None and base.currency != currency:
-        base = None
+    # Unspecified values are taken from the card in force at the start (the default card for the default
+    # currency, created here if finance never wrote one; the model's defaults for a new currency).
+    has_cards = RateCard.objects.filter(currency=currency).exists()
+    base = (
+        rate_card_in_force(at=effective_from, currency=currency) if has_cards or currency == DEFAULT_CURRENCY else None
+    )
     merged = {name: getattr(base, name) for name in RATE_CARD_FIELDS} if base is not None else {}
     merged.update(values)
     _validate_rate_card(merged)
