@@ -72,6 +72,9 @@ class Agent(models.Model):
         output_field=models.BooleanField(),
         db_persist=True,
     )
+    # Set while an offer to this agent is pending: an agent is offered one ticket at a time, and the
+    # dispatcher claims this flag with a conditional UPDATE so two dispatchers cannot both offer.
+    has_pending_offer = models.BooleanField(default=False)
     last_offer_at = models.DateTimeField(null=True, blank=True)
     offers_received = models.PositiveIntegerField(default=0)
     missed_offers_in_row = models.PositiveSmallIntegerField(default=0)
@@ -99,7 +102,7 @@ class Agent(models.Model):
             models.Index(
                 fields=["last_offer_at"],
                 name="agent_dispatchable_idx",
-                condition=Q(status="active", presence="online", open_sockets__gt=0),
+                condition=Q(status="active", presence="online", open_sockets__gt=0, has_pending_offer=False),
             ),
             models.Index(fields=["presence", "open_sockets"], name="agent_presence_idx"),
         ]

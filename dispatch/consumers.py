@@ -1,50 +1,168 @@
 """The agent's websocket, /ws/agent/ (CONTRACT.md "Agents: offers and work").
 
-Thin by design: authenticate, join the agent's group, translate frames to service calls and service
-results (or DomainErrors) to frames. The rules live in agents.presence and dispatch.services.
+Thin by design: authenticate, join the agent's group, translate frames to service calls and the
+results (or DomainErrors) back to frames. On every (re)connect the server sends the current state,
+including each pending offer with its remaining time: the client never has to trust that it missed
+nothing while it was away.
+
+Client frames beyond the contract's: `{"type": "ack", "offer_id"}` (the offer reached the screen)
+and `{"type": "sync"}` (send me the current state again).
 """
 
 import json
+import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from agents.models import Role
-from dispatch.events import agent_group
+from agents import presence
+from agents.models import Agent, Role
+from config.errors import DomainError
+from dispatch import services
+from dispatch.events import agent_group, offer_frame
+from dispatch.selectors import pending_offers_for_agent
+from tickets.models import Ticket, TicketStatus
+
+log = logging.getLogger(__name__)
+MAX_FRAME_BYTES = 16 * 1024
 
 
 @database_sync_to_async
 def _agent_for(user):
     if not user.is_authenticated or user.role != Role.AGENT:
         return None
-    return user.agent
+    return Agent.objects.filter(user=user).first()
+
+
+@database_sync_to_async
+def _state_frames(agent_id) -> list[dict]:
+    agent = Agent.objects.get(pk=agent_id)
+    open_tickets = list(
+        Ticket.objects.filter(assigned_agent=agent, status=TicketStatus.ASSIGNED)
+        .order_by("assigned_at")
+        .values_list("pk", flat=True)
+    )
+    frames = [
+        {
+            "type": "state",
+            "status": agent.status,
+            "status_reason": agent.status_reason,
+            "presence": agent.presence,
+            "presence_reason": agent.presence_reason,
+            "open_tickets": [str(pk) for pk in open_tickets],
+        }
+    ]
+    offers = pending_offers_for_agent(agent=agent).prefetch_related("ticket__required_skills__skill")
+    frames += [offer_frame(offer) for offer in offers]
+    return frames
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
+    agent_id = None
+
     async def connect(self):
-        self.agent = await _agent_for(self.scope["user"])
-        if self.agent is None:
+        agent = await _agent_for(self.scope["user"])
+        if agent is None:
             await self.close(code=4401)
             return
-        self.group = agent_group(self.agent.id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.agent_id = agent.pk
+        self.agent = agent
+        await self.channel_layer.group_add(agent_group(agent.pk), self.channel_name)
         await self.accept()
+        await database_sync_to_async(presence.presence_connect)(agent_id=agent.pk, channel_name=self.channel_name)
+        await self.send_state()
 
     async def disconnect(self, code):
-        if getattr(self, "agent", None) is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.agent_id is None:
+            return
+        await self.channel_layer.group_discard(agent_group(self.agent_id), self.channel_name)
+        await database_sync_to_async(presence.presence_disconnect)(
+            agent_id=self.agent_id, channel_name=self.channel_name
+        )
+
+    async def send_state(self):
+        for frame in await _state_frames(self.agent_id):
+            await self.send_frame(frame)
 
     async def receive(self, text_data=None, bytes_data=None):
-        try:
-            frame = json.loads(text_data or "")
-        except ValueError:
-            await self.send_frame({"type": "error", "code": "malformed", "message": "Frames must be JSON objects."})
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            await self.send_error("malformed", f"Frames must be JSON text of at most {MAX_FRAME_BYTES} bytes.")
             return
-        if isinstance(frame, dict) and frame.get("type") == "ping":
-            await self.send_frame({"type": "pong"})
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_error("malformed", "Frames must be JSON objects.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("malformed", 'Frames must be JSON objects with a "type".')
+            return
+        handler = getattr(self, f"on_{frame['type']}", None)
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown frame type {frame['type']!r}.")
+            return
+        try:
+            await handler(frame)
+        except DomainError as exc:
+            await self.send_error(
+                exc.code, exc.message, **({"offer_id": frame["offer_id"]} if "offer_id" in frame else {})
+            )
+
+    def _offer_id(self, frame) -> str:
+        offer_id = frame.get("offer_id")
+        if not isinstance(offer_id, str) or not offer_id:
+            raise DomainError("malformed", 'This frame needs an "offer_id".')
+        try:
+            import uuid
+
+            return str(uuid.UUID(offer_id))
+        except ValueError as exc:
+            raise DomainError("offer_unavailable", "No such offer for you.") from exc
+
+    async def on_ping(self, frame):
+        await database_sync_to_async(presence.presence_heartbeat)(channel_name=self.channel_name)
+        await self.send_frame({"type": "pong"})
+
+    async def on_sync(self, frame):
+        await self.send_state()
+
+    async def on_presence(self, frame):
+        agent = await database_sync_to_async(Agent.objects.get)(pk=self.agent_id)
+        await database_sync_to_async(presence.presence_set)(agent=agent, status=frame.get("status"))
+
+    async def on_ack(self, frame):
+        await database_sync_to_async(services.offer_mark_delivered)(offer_id=self._offer_id(frame), agent=self.agent)
+
+    async def on_accept(self, frame):
+        # The "assigned" answer is pushed to every tab of the agent after commit.
+        await database_sync_to_async(self._accept)(self._offer_id(frame))
+
+    def _accept(self, offer_id):
+        try:
+            services.offer_accept(offer_id=offer_id, agent=self.agent)
+        except DomainError as exc:
+            if exc.code == "not_found":
+                raise services.OfferUnavailable("No such offer for you.") from exc
+            raise
+
+    async def on_decline(self, frame):
+        reason = frame.get("reason") or ""
+        if not isinstance(reason, str):
+            raise DomainError("malformed", "A decline reason must be text.")
+        await database_sync_to_async(self._decline)(self._offer_id(frame), reason)
+
+    def _decline(self, offer_id, reason):
+        try:
+            services.offer_decline(offer_id=offer_id, agent=self.agent, reason=reason)
+        except DomainError as exc:
+            if exc.code == "not_found":
+                raise services.OfferUnavailable("No such offer for you.") from exc
+            raise
 
     async def push_frame(self, event):
         await self.send_frame(event["frame"])
+
+    async def send_error(self, code: str, message: str, **extra):
+        await self.send_frame({"type": "error", "code": code, "message": message, **extra})
 
     async def send_frame(self, frame: dict):
         await self.send(text_data=json.dumps(frame))

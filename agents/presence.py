@@ -1,0 +1,111 @@
+"""Presence: which agents are online, on how many sockets, and since when.
+
+An agent chooses online / away / offline; their sockets say whether they can actually be reached.
+A lost connection is not "offline" at once: after `presence_grace_seconds` without any socket the
+sweep sets the agent offline, and after `requeue_after_seconds` their open tickets go back to the queue
+(dispatch.services.tickets_requeue_for_absent_agents). Several tabs are several connections of one agent.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agents.models import Agent, AgentConnection
+from config.errors import InvalidInput
+
+# A socket that has not pinged for this long belongs to a process that died without closing it.
+STALE_CONNECTION_SECONDS = 90
+HEARTBEAT_WRITE_SECONDS = 15
+
+
+def _recount_sockets(agent_id, *, now) -> None:
+    open_sockets = AgentConnection.objects.filter(agent_id=agent_id).count()
+    Agent.objects.filter(pk=agent_id).update(open_sockets=open_sockets, disconnected_at=None if open_sockets else now)
+
+
+@transaction.atomic
+def presence_connect(*, agent_id, channel_name: str) -> Agent:
+    now = timezone.now()
+    AgentConnection.objects.update_or_create(
+        channel_name=channel_name, defaults={"agent_id": agent_id, "last_seen_at": now}
+    )
+    _recount_sockets(agent_id, now=now)
+    agent = Agent.objects.get(pk=agent_id)
+    if agent.presence == Agent.Presence.ONLINE:
+        from dispatch.services import agent_dispatch_on_commit
+
+        agent_dispatch_on_commit(agent_id=agent_id)
+    return agent
+
+
+@transaction.atomic
+def presence_disconnect(*, agent_id, channel_name: str) -> None:
+    AgentConnection.objects.filter(channel_name=channel_name).delete()
+    _recount_sockets(agent_id, now=timezone.now())
+
+
+def presence_heartbeat(*, channel_name: str) -> None:
+    """Mark a socket alive; written at most every HEARTBEAT_WRITE_SECONDS to keep pings cheap."""
+    now = timezone.now()
+    AgentConnection.objects.filter(
+        channel_name=channel_name, last_seen_at__lt=now - timedelta(seconds=HEARTBEAT_WRITE_SECONDS)
+    ).update(last_seen_at=now)
+
+
+def _online_seconds_until(agent: Agent, now) -> int:
+    if agent.presence == Agent.Presence.ONLINE and agent.presence_changed_at:
+        return int((now - agent.presence_changed_at).total_seconds())
+    return 0
+
+
+@transaction.atomic
+def presence_set(*, agent: Agent, status: str, reason: str = "") -> Agent:
+    """The agent's own choice (or the system's, with a reason the agent is told)."""
+    from dispatch.events import agent_status_push
+    from dispatch.services import agent_dispatch_on_commit
+
+    if status not in Agent.Presence.values:
+        raise InvalidInput({"status": [f"Presence must be one of {', '.join(Agent.Presence.values)}, not {status!r}."]})
+    agent = Agent.objects.select_for_update().get(pk=agent.pk)
+    now = timezone.now()
+    if agent.presence != status:
+        Agent.objects.filter(pk=agent.pk).update(
+            presence=status,
+            presence_changed_at=now,
+            presence_reason=reason,
+            online_seconds=F("online_seconds") + _online_seconds_until(agent, now),
+        )
+        agent.refresh_from_db()
+        agent_status_push(agent=agent)
+    if status == Agent.Presence.ONLINE:
+        agent_dispatch_on_commit(agent_id=agent.pk)
+    return agent
+
+
+def agent_online_seconds(agent: Agent, *, now=None) -> int:
+    """Seconds online in total, including the current stretch."""
+    return agent.online_seconds + _online_seconds_until(agent, now or timezone.now())
+
+
+def presence_sweep(*, grace_seconds: int) -> int:
+    """Close sockets of dead processes and set agents offline whose last socket closed over
+    `grace_seconds` ago. Returns how many agents went offline."""
+    now = timezone.now()
+    stale = list(
+        AgentConnection.objects.filter(last_seen_at__lt=now - timedelta(seconds=STALE_CONNECTION_SECONDS)).values_list(
+            "channel_name", "agent_id"
+        )
+    )
+    for channel_name, agent_id in stale:
+        presence_disconnect(agent_id=agent_id, channel_name=channel_name)
+    gone = Agent.objects.filter(
+        open_sockets=0,
+        disconnected_at__lt=now - timedelta(seconds=grace_seconds),
+    ).exclude(presence=Agent.Presence.OFFLINE)
+    went_offline = 0
+    for agent in gone:
+        presence_set(agent=agent, status=Agent.Presence.OFFLINE, reason="Your connection was lost.")
+        went_offline += 1
+    return went_offline

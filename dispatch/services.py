@@ -1,0 +1,559 @@
+"""Dispatch: offers made, answered, expired and withdrawn.
+
+Invariants kept here:
+- a ticket is held by exactly one agent: accepting is a conditional UPDATE of the offer (still
+  pending, not expired), of the agent (still has room) and of the ticket (still offered), in one
+  transaction, with a partial unique index as the last word;
+- an offer is answered once: every answer (accept, decline, expiry, withdrawal) is a conditional
+  UPDATE from `pending`, so the second answer finds nothing to change;
+- an agent holds at most one pending offer (the `has_pending_offer` flag is claimed conditionally);
+- a queued ticket is never dropped: declines and expiries put it back in the queue, and the sweep
+  retries whatever a lost task missed.
+Locks: the ticket row first, then agents (dispatch.locks).
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agents.models import Agent, AgentSkill
+from config.errors import DomainError, NotFound
+from dispatch import events
+from dispatch.escalation import Stage, escalation_stages, stage_reached
+from dispatch.locks import ticket_lock
+from dispatch.models import DispatchPolicy, Offer, OfferStatus, SupervisorAlert, WithdrawReason
+from dispatch.policy import policy_current
+from dispatch.ranking import score_agent, why_in_plain_words
+from dispatch.selectors import (
+    dispatch_pool,
+    eligible_agents,
+    exclusion_counts,
+    queued_tickets,
+    queued_tickets_for_agent,
+    skill_requirements,
+)
+from dispatch.surge import surge_current
+from tickets.lifecycle import IllegalTransition, ticket_transition
+from tickets.models import Ticket, TicketStatus
+
+log = logging.getLogger(__name__)
+
+SHORTLIST_SIZE = 50
+POOL_MEDIAN_CACHE_KEY = "dispatch:pool-median-offer-rate"
+
+
+class OfferUnavailable(DomainError):
+    def __init__(self, message: str):
+        super().__init__("offer_unavailable", message, http_status=409)
+
+
+# --- Triggers -------------------------------------------------------------------------------------
+
+
+def ticket_dispatch_on_commit(*, ticket_id) -> None:
+    """Try to offer `ticket_id` once the current transaction commits."""
+    from dispatch.tasks import dispatch_ticket_task
+
+    transaction.on_commit(lambda: dispatch_ticket_task.delay(str(ticket_id)))
+
+
+def agent_dispatch_on_commit(*, agent_id) -> None:
+    """`agent_id` may have become available: look for queued work for them after commit."""
+    from dispatch.tasks import dispatch_for_agent_task
+
+    transaction.on_commit(lambda: dispatch_for_agent_task.delay(str(agent_id)))
+
+
+def _offer_expiry_on_commit(offer: Offer, timeout_seconds: int) -> None:
+    from dispatch.tasks import offer_expire_task
+
+    # A little after the expiry, so the database already agrees the offer is over when it runs.
+    transaction.on_commit(lambda: offer_expire_task.apply_async(args=[str(offer.id)], countdown=timeout_seconds + 0.3))
+
+
+# --- Making offers --------------------------------------------------------------------------------
+
+
+def _skill_levels(agent_ids, requirements) -> dict:
+    levels: dict = {agent_id: {} for agent_id in agent_ids}
+    if requirements:
+        rows = AgentSkill.objects.filter(agent_id__in=agent_ids, skill_id__in=[r.skill_id for r in requirements])
+        for agent_id, skill_id, level in rows.values_list("agent_id", "skill_id", "level"):
+            levels[agent_id][skill_id] = level
+    return levels
+
+
+def _pool_median_offer_rate() -> float:
+    return float(cache.get(POOL_MEDIAN_CACHE_KEY) or 0)
+
+
+def _choose_stage(ticket: Ticket, stages: list[Stage], start: int):
+    """The first stage from `start` on with someone eligible; refusers only when nobody else is."""
+    for include_refusers in (False, True):
+        first = start if not include_refusers else len(stages) - 1
+        for stage in stages[first:]:
+            requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation)
+            candidates = list(
+                eligible_agents(ticket=ticket, requirements=requirements, include_refusers=include_refusers).order_by(
+                    F("last_offer_at").asc(nulls_first=True), "pk"
+                )[: max(SHORTLIST_SIZE, 10 * stage.fanout)]
+            )
+            if candidates:
+                return stage, requirements, candidates, include_refusers
+    return stages[-1], None, [], False
+
+
+def _record_stage(ticket: Ticket, stage: Stage, now) -> None:
+    reached = max((s["stage"] for s in ticket.escalation_steps_done), default=0)
+    if stage.number <= reached:
+        return
+    steps = [*ticket.escalation_steps_done, {"stage": stage.number, "at": now.isoformat(), **stage.as_dict()}]
+    Ticket.objects.filter(pk=ticket.pk).update(escalation_steps_done=steps, skill_relaxation=stage.skill_relaxation)
+    ticket.escalation_steps_done = steps
+    ticket.skill_relaxation = stage.skill_relaxation
+    if stage.alert_supervisors:
+        supervisor_alert_raise(
+            kind="ticket_waiting",
+            ticket=ticket,
+            message=f"Ticket {ticket.external_id} ({ticket.language}) has waited "
+            f"{int((now - ticket.queued_at).total_seconds())} s without an agent.",
+        )
+
+
+def supervisor_alert_raise(*, kind: str, message: str, ticket=None, agent=None) -> SupervisorAlert | None:
+    """Raise an alert once per (kind, ticket); supervisors' boards get it live."""
+    try:
+        with transaction.atomic():
+            alert = SupervisorAlert.objects.create(kind=kind, ticket=ticket, agent=agent, message=message)
+    except IntegrityError:
+        return None
+    events.send_to_supervisors_on_commit(
+        {
+            "type": "alert",
+            "id": str(alert.id),
+            "kind": kind,
+            "message": message,
+            "ticket_id": str(ticket.id) if ticket else None,
+        }
+    )
+    return alert
+
+
+def _claim_agents(scored, *, fanout: int, now) -> list:
+    """Claim the offer slots of the `fanout` best-scored agents still free.
+
+    Each round claims the best candidates not yet tried, in pk order so that two dispatchers
+    claiming overlapping agents lock them in the same order; an agent taken meanwhile is replaced by
+    the next best in the following round.
+    """
+    remaining = list(scored)
+    claimed = []
+    while len(claimed) < fanout and remaining:
+        wanted, remaining = remaining[: fanout - len(claimed)], remaining[fanout - len(claimed) :]
+        for candidate in sorted(wanted, key=lambda s: s.agent.pk):
+            won = Agent.objects.filter(
+                pk=candidate.agent.pk, has_pending_offer=False, status=Agent.Status.ACTIVE
+            ).update(has_pending_offer=True, last_offer_at=now, offers_received=F("offers_received") + 1)
+            if won:
+                claimed.append(candidate)
+    return sorted(claimed, key=lambda s: -s.score)
+
+
+def ticket_dispatch(*, ticket_id) -> list[Offer]:
+    """Offer a queued ticket to the best eligible agent(s) under the policy in force.
+
+    Returns the offers made (none when the ticket is not queued, is being dispatched by someone
+    else, or nobody is eligible: it then stays queued for the next trigger or sweep).
+    """
+    from payouts.services import pay_estimate
+
+    with transaction.atomic():
+        ticket = ticket_lock(ticket_id=ticket_id, skip_locked=True)
+        if ticket is None or ticket.status != TicketStatus.QUEUED:
+            return []
+        now = timezone.now()
+        policy = policy_current()
+        stages = escalation_stages(policy)
+        waited = (now - ticket.queued_at).total_seconds()
+        reached = max((s["stage"] for s in ticket.escalation_steps_done), default=0)
+        start = max(stage_reached(stages, waited_seconds=waited), reached)
+        stage, requirements, candidates, included_refusers = _choose_stage(ticket, stages, start)
+        _record_stage(ticket, stage, now)
+        if not candidates:
+            return []
+        levels = _skill_levels([a.pk for a in candidates], requirements)
+        median_rate = _pool_median_offer_rate()
+        scored = sorted(
+            (
+                score_agent(
+                    agent=agent,
+                    skill_levels=levels[agent.pk],
+                    requirements=requirements,
+                    weights=policy.ranking_weights,
+                    now=now,
+                    pool_median_rate=median_rate,
+                )
+                for agent in candidates
+            ),
+            key=lambda s: (-s.score, str(s.agent.pk)),
+        )
+        claimed = _claim_agents(scored, fanout=stage.fanout, now=now)
+        if not claimed:
+            return []
+        excluded = exclusion_counts(ticket=ticket, requirements=requirements)
+        surge = surge_current()
+        estimate = pay_estimate(ticket=ticket, surge=surge)
+        round_id = uuid.uuid4()
+        offers = []
+        for chosen in claimed:
+            decision = {
+                "policy_version": policy.version,
+                "decided_at": now.isoformat(),
+                "stage": stage.as_dict(),
+                "waited_seconds": int(waited),
+                "requirements": [{"skill": r.code, "level": r.level} for r in requirements],
+                "pool": {
+                    "online": excluded["online_pool"],
+                    "shortlisted": len(candidates),
+                    "shortlist_rule": f"the {SHORTLIST_SIZE} eligible agents waiting longest since their last offer",
+                },
+                "excluded": {k: v for k, v in excluded.items() if k != "online_pool"},
+                "previous_refusers_included": included_refusers,
+                "weights": policy.ranking_weights,
+                "winner": {
+                    "agent_id": str(chosen.agent.pk),
+                    "score": chosen.score,
+                    "components": chosen.components,
+                    "facts": chosen.facts,
+                },
+                "runners_up": [
+                    {"agent_id": str(s.agent.pk), "score": s.score, "components": s.components}
+                    for s in scored[:6]
+                    if s.agent.pk != chosen.agent.pk
+                ][:5],
+                "fanout": stage.fanout,
+            }
+            offers.append(
+                Offer(
+                    ticket=ticket,
+                    agent=chosen.agent,
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=policy.offer_timeout_seconds),
+                    surge=surge,
+                    pay_estimate_amount=estimate.amount,
+                    pay_estimate_currency=estimate.currency,
+                    pay_estimate_detail=estimate.detail,
+                    why=why_in_plain_words(scored=chosen, ticket=ticket, requirements=requirements, stage=stage),
+                    decision=decision,
+                    policy=policy,
+                    round_id=round_id,
+                )
+            )
+        Offer.objects.bulk_create(offers)
+        ticket_transition(ticket=ticket, to=TicketStatus.OFFERED, from_statuses=[TicketStatus.QUEUED])
+        for offer in offers:
+            offer.ticket = ticket
+            events.offer_push(offer)
+            _offer_expiry_on_commit(offer, policy.offer_timeout_seconds)
+        return offers
+
+
+def dispatch_for_agent(*, agent_id, limit: int = 5) -> int:
+    """An agent became available: offer them (or whoever ranks best) the most urgent work they fit."""
+    agent = Agent.objects.filter(pk=agent_id).first()
+    if agent is None or agent.status != Agent.Status.ACTIVE or agent.has_pending_offer or not agent.has_capacity:
+        return 0
+    offered = 0
+    for ticket_id in queued_tickets_for_agent(agent=agent).values_list("pk", flat=True)[:limit]:
+        offered += len(ticket_dispatch(ticket_id=ticket_id))
+        agent.refresh_from_db(fields=["has_pending_offer", "active_tickets", "max_concurrent"])
+        if agent.has_pending_offer or agent.active_tickets >= agent.max_concurrent:
+            break
+    return offered
+
+
+def dispatch_queue(*, limit: int = 100) -> int:
+    """Go through the queue in order (priority, then queue time). Returns offers made."""
+    offered = 0
+    for ticket_id in queued_tickets().values_list("pk", flat=True)[:limit]:
+        offered += len(ticket_dispatch(ticket_id=ticket_id))
+    return offered
+
+
+# --- Answering offers -----------------------------------------------------------------------------
+
+
+def _offer_of_agent(*, offer_id, agent: Agent) -> Offer:
+    offer = Offer.objects.filter(pk=offer_id, agent=agent).first()
+    if offer is None:
+        # Another agent's offer is "not found" too: we do not confirm it exists.
+        raise NotFound("No such offer for you.")
+    return offer
+
+
+def _unavailable_message(offer: Offer) -> str:
+    if offer.status == OfferStatus.ACCEPTED:
+        return "You accepted this offer already."
+    if offer.status == OfferStatus.WITHDRAWN and offer.withdraw_reason == WithdrawReason.TAKEN:
+        return "Another agent took this one."
+    if offer.status == OfferStatus.WITHDRAWN and offer.withdraw_reason == WithdrawReason.CANCELLED:
+        return "The customer left, so the offer was withdrawn."
+    if offer.status == OfferStatus.DECLINED:
+        return "You declined this offer."
+    return "This offer has expired."
+
+
+def offer_accept(*, offer_id, agent: Agent) -> Offer:
+    """Accept an offer: the agent now holds the ticket, and nobody else ever will."""
+    offer = _offer_of_agent(offer_id=offer_id, agent=agent)
+    try:
+        with transaction.atomic():
+            ticket_lock(ticket_id=offer.ticket_id)
+            now = timezone.now()
+            claimed = Offer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING, expires_at__gt=now).update(
+                status=OfferStatus.ACCEPTED, answered_at=now
+            )
+            if not claimed:
+                offer.refresh_from_db()
+                if offer.status == OfferStatus.PENDING:  # past expires_at, the expiry task has not run yet
+                    offer.status = OfferStatus.EXPIRED
+                raise OfferUnavailable(_unavailable_message(offer))
+            has_room = Agent.objects.filter(
+                pk=agent.pk, status=Agent.Status.ACTIVE, active_tickets__lt=F("max_concurrent")
+            ).update(active_tickets=F("active_tickets") + 1, has_pending_offer=False, missed_offers_in_row=0)
+            if not has_room:
+                raise DomainError("at_capacity", "You are at your limit of open tickets; resolve one first.")
+            ticket = Ticket.objects.get(pk=offer.ticket_id)
+            try:
+                ticket_transition(
+                    ticket=ticket, to=TicketStatus.ASSIGNED, from_statuses=[TicketStatus.OFFERED], assigned_agent=agent
+                )
+            except IllegalTransition as exc:
+                raise OfferUnavailable(
+                    "The customer left, so the offer was withdrawn."
+                    if exc.current == TicketStatus.CANCELLED
+                    else "Another agent took this one."
+                ) from exc
+            _withdraw_pending(ticket=ticket, reason=WithdrawReason.TAKEN)
+            offer.refresh_from_db()
+            events.send_to_agent_on_commit(
+                agent.pk, {"type": "assigned", "offer_id": str(offer.pk), "ticket_id": str(ticket.pk)}
+            )
+            _webhook(ticket=ticket, event="ticket.assigned", data={"agent": {"display_name": agent.display_name}})
+            return offer
+    except IntegrityError as exc:
+        # The partial unique index refused a second accepted offer for the ticket.
+        raise OfferUnavailable("Another agent took this one.") from exc
+
+
+def _webhook(*, ticket, event: str, data: dict) -> None:
+    from tickets.webhooks import webhook_event_record
+
+    webhook_event_record(ticket=ticket, event=event, data=data)
+
+
+def _release_offer_slot(agent_id) -> None:
+    Agent.objects.filter(pk=agent_id).update(has_pending_offer=False)
+
+
+def _requeue_if_unoffered(ticket: Ticket) -> None:
+    """Back to the queue when the ticket's last pending offer ended without an accept."""
+    if Offer.objects.filter(ticket=ticket, status=OfferStatus.PENDING).exists():
+        return
+    try:
+        ticket_transition(ticket=ticket, to=TicketStatus.QUEUED, from_statuses=[TicketStatus.OFFERED])
+    except IllegalTransition:
+        return  # assigned or cancelled meanwhile: nothing to requeue
+    ticket_dispatch_on_commit(ticket_id=ticket.pk)
+
+
+def offer_decline(*, offer_id, agent: Agent, reason: str = "") -> Offer:
+    offer = _offer_of_agent(offer_id=offer_id, agent=agent)
+    with transaction.atomic():
+        ticket = ticket_lock(ticket_id=offer.ticket_id)
+        now = timezone.now()
+        declined = Offer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING, expires_at__gt=now).update(
+            status=OfferStatus.DECLINED, answered_at=now, decline_reason=(reason or "")[:200]
+        )
+        if not declined:
+            offer.refresh_from_db()
+            raise OfferUnavailable(_unavailable_message(offer))
+        Agent.objects.filter(pk=agent.pk).update(has_pending_offer=False, missed_offers_in_row=0)
+        _requeue_if_unoffered(ticket)
+        agent_dispatch_on_commit(agent_id=agent.pk)
+        offer.refresh_from_db()
+        return offer
+
+
+def offer_mark_delivered(*, offer_id, agent: Agent) -> bool:
+    """The browser acknowledged the offer frame. Only delivered offers that expire count as missed."""
+    return bool(
+        Offer.objects.filter(pk=offer_id, agent=agent, delivered_at__isnull=True).update(delivered_at=timezone.now())
+    )
+
+
+def offer_expire(*, offer_id) -> bool:
+    """Expire a pending offer whose time is up; the ticket goes back to the queue. Safe to run twice."""
+    offer = Offer.objects.filter(pk=offer_id).select_related("agent").first()
+    if offer is None:
+        return False
+    with transaction.atomic():
+        ticket = ticket_lock(ticket_id=offer.ticket_id)
+        now = timezone.now()
+        expired = Offer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING, expires_at__lte=now).update(
+            status=OfferStatus.EXPIRED, answered_at=now
+        )
+        if not expired:
+            return False
+        offer.refresh_from_db()
+        _release_offer_slot(offer.agent_id)
+        events.offer_withdrawn_push(agent_id=offer.agent_id, offer_id=offer.pk, reason=WithdrawReason.EXPIRED)
+        if offer.delivered_at is not None:
+            _count_missed_offer(offer.agent)
+        _requeue_if_unoffered(ticket)
+        return True
+
+
+def _count_missed_offer(agent: Agent) -> None:
+    from agents.presence import presence_set
+
+    Agent.objects.filter(pk=agent.pk).update(missed_offers_in_row=F("missed_offers_in_row") + 1)
+    agent.refresh_from_db()
+    limit = policy_current().max_missed_offers_in_row
+    if limit and agent.missed_offers_in_row >= limit and agent.presence == Agent.Presence.ONLINE:
+        Agent.objects.filter(pk=agent.pk).update(missed_offers_in_row=0)
+        presence_set(
+            agent=agent,
+            status=Agent.Presence.AWAY,
+            reason=f"You let {limit} offers in a row expire, so we set you to away and customers do not wait "
+            "on you. Go online again when you are ready.",
+        )
+
+
+def _withdraw_pending(*, ticket: Ticket, reason: str) -> int:
+    pending = list(Offer.objects.filter(ticket=ticket, status=OfferStatus.PENDING).values_list("pk", "agent_id"))
+    if not pending:
+        return 0
+    withdrawn = Offer.objects.filter(pk__in=[pk for pk, _ in pending], status=OfferStatus.PENDING).update(
+        status=OfferStatus.WITHDRAWN, withdraw_reason=reason, answered_at=timezone.now()
+    )
+    for offer_id, agent_id in pending:
+        _release_offer_slot(agent_id)
+        events.offer_withdrawn_push(agent_id=agent_id, offer_id=offer_id, reason=reason)
+        agent_dispatch_on_commit(agent_id=agent_id)
+    return withdrawn
+
+
+def offers_withdraw_for_ticket(*, ticket: Ticket, reason: str) -> int:
+    """Withdraw every pending offer of `ticket` (the customer left: reason "cancelled")."""
+    with transaction.atomic():
+        ticket_lock(ticket_id=ticket.pk)
+        return _withdraw_pending(ticket=ticket, reason=reason)
+
+
+def agent_capacity_release(*, agent_id) -> None:
+    """One of the agent's tickets closed (resolved, handed back, cancelled, requeued): room for more."""
+    Agent.objects.filter(pk=agent_id, active_tickets__gt=0).update(active_tickets=F("active_tickets") - 1)
+    agent_dispatch_on_commit(agent_id=agent_id)
+
+
+# --- Sweeps ---------------------------------------------------------------------------------------
+
+
+def offers_expire_overdue(*, limit: int = 500) -> int:
+    """Expire pending offers a lost or late task did not expire."""
+    overdue = Offer.objects.filter(status=OfferStatus.PENDING, expires_at__lte=timezone.now()).values_list(
+        "pk", flat=True
+    )
+    return sum(offer_expire(offer_id=offer_id) for offer_id in list(overdue[:limit]))
+
+
+def tickets_requeue_orphaned() -> int:
+    """Offered tickets left with no pending offer (a worker died mid-way) go back to the queue."""
+    from django.db.models import Exists, OuterRef
+
+    orphaned = Ticket.objects.filter(status=TicketStatus.OFFERED).exclude(
+        Exists(Offer.objects.filter(ticket=OuterRef("pk"), status=OfferStatus.PENDING))
+    )
+    count = 0
+    for ticket_id in list(orphaned.values_list("pk", flat=True)[:500]):
+        with transaction.atomic():
+            ticket = ticket_lock(ticket_id=ticket_id)
+            if ticket is not None and ticket.status == TicketStatus.OFFERED:
+                _requeue_if_unoffered(ticket)
+                count += 1
+    return count
+
+
+def tickets_requeue_for_absent_agents(*, policy: DispatchPolicy) -> int:
+    """Tickets of agents without a socket for longer than `requeue_after_seconds` go back to the queue,
+    keeping their original place (queued_at), so they are served before newer work."""
+    cutoff = timezone.now() - timedelta(seconds=policy.requeue_after_seconds)
+    absent = Agent.objects.filter(open_sockets=0, disconnected_at__lt=cutoff, active_tickets__gt=0)
+    requeued = 0
+    for agent in absent:
+        for ticket_id in Ticket.objects.filter(assigned_agent=agent, status=TicketStatus.ASSIGNED).values_list(
+            "pk", flat=True
+        ):
+            with transaction.atomic():
+                ticket = ticket_lock(ticket_id=ticket_id)
+                try:
+                    ticket_transition(
+                        ticket=ticket,
+                        to=TicketStatus.QUEUED,
+                        from_statuses=[TicketStatus.ASSIGNED],
+                        assigned_agent=None,
+                        requeue_count=F("requeue_count") + 1,
+                    )
+                except IllegalTransition:
+                    continue
+                agent_capacity_release(agent_id=agent.pk)
+                supervisor_alert_raise(
+                    kind="requeued_agent_gone",
+                    ticket=ticket,
+                    agent=agent,
+                    message=f"Ticket {ticket.external_id} went back to the queue: {agent.display_name} has been "
+                    f"disconnected for over {policy.requeue_after_seconds} s.",
+                )
+                ticket_dispatch_on_commit(ticket_id=ticket.pk)
+                requeued += 1
+    return requeued
+
+
+def pool_median_offer_rate_update() -> float:
+    """The online pool's median offers per online hour, cached for the fairness score."""
+    from statistics import median
+
+    from dispatch.ranking import offers_per_online_hour
+
+    now = timezone.now()
+    rates = [
+        offers_per_online_hour(agent, now=now)
+        for agent in dispatch_pool().only("offers_received", "online_seconds", "presence", "presence_changed_at")[
+            :20000
+        ]
+    ]
+    value = median(rates) if rates else 0.0
+    cache.set(POOL_MEDIAN_CACHE_KEY, value, timeout=300)
+    return value
+
+
+def dispatch_sweep() -> dict:
+    """The periodic safety net: expire overdue offers, requeue orphans, serve the queue, update surge."""
+    from dispatch.surge import surge_update
+
+    policy = policy_current()
+    result = {
+        "expired": offers_expire_overdue(),
+        "orphans_requeued": tickets_requeue_orphaned(),
+    }
+    result["surge"] = str(surge_update(policy=policy))
+    result["median_offer_rate"] = pool_median_offer_rate_update()
+    # Also when nobody is free: dispatching walks the escalation steps, so alerts still fire on time.
+    result["offered"] = dispatch_queue()
+    return result
