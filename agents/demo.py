@@ -119,5 +119,7 @@ def seed_demo() -> dict:
 def _other_app_seeds():
     """Each app's own demo data (policy, rate card, ...), so this module need not know their models."""
     from dispatch.demo import seed_demo as seed_dispatch
+    from payouts.demo import seed_demo as seed_payouts
 
     yield seed_dispatch
+    yield seed_payouts
