@@ -2,6 +2,7 @@
 serialize."""
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -25,7 +26,7 @@ class EarningsView(APIView):
             OpenApiParameter("limit", int, description="at most this many lines (default 1000, max 10000)"),
             OpenApiParameter("offset", int),
         ],
-        responses={200: dict},
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         query = s.EarningsQuerySerializer(data=request.query_params)
@@ -49,10 +50,11 @@ class EarningsView(APIView):
 class PayoutBatchListView(APIView):
     permission_classes = [IsFinance]
 
+    @extend_schema(operation_id="payout_batches_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response([s.payout_batch_payload(batch) for batch in selectors.payout_batch_list()[:500]])
 
-    @extend_schema(request=s.PayoutBatchCreateSerializer, responses={201: dict})
+    @extend_schema(request=s.PayoutBatchCreateSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = s.PayoutBatchCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -72,6 +74,7 @@ def _batch(batch_id):
 class PayoutBatchDetailView(APIView):
     permission_classes = [IsFinance]
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, batch_id):
         batch = _batch(batch_id)
         return Response(s.payout_batch_payload(batch, items=selectors.payout_item_list(batch=batch)))
@@ -80,7 +83,7 @@ class PayoutBatchDetailView(APIView):
 class PayoutBatchApproveView(APIView):
     permission_classes = [IsFinance]
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, batch_id):
         batch = batches.payout_batch_approve(actor=request.user, batch_id=batch_id)
         return Response(s.payout_batch_payload(_batch(batch.pk)))
@@ -89,7 +92,7 @@ class PayoutBatchApproveView(APIView):
 class PayoutBatchMarkPaidView(APIView):
     permission_classes = [IsFinance]
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, batch_id):
         batch = batches.payout_batch_mark_paid(actor=request.user, batch_id=batch_id)
         return Response(s.payout_batch_payload(_batch(batch.pk)))
@@ -127,7 +130,7 @@ class PayoutBatchXmlView(APIView):
 class PayAdjustmentListView(APIView):
     permission_classes = [IsFinance]
 
-    @extend_schema(request=s.PayAdjustmentSerializer, responses={201: dict})
+    @extend_schema(request=s.PayAdjustmentSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = s.PayAdjustmentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -150,10 +153,11 @@ class PayAdjustmentListView(APIView):
 class RateCardListView(APIView):
     permission_classes = [IsFinance]
 
+    @extend_schema(operation_id="rate_cards_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response([s.rate_card_payload(card) for card in selectors.rate_card_list()[:200]])
 
-    @extend_schema(request=s.RateCardSerializer, responses={201: dict})
+    @extend_schema(request=s.RateCardSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         data = s.RateCardSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -168,6 +172,7 @@ class RateCardCurrentView(APIView):
 
     permission_classes = [role_permission(Role.AGENT, Role.FINANCE, Role.SUPERVISOR)]
 
+    @extend_schema(parameters=[OpenApiParameter("currency", str)], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         currency = request.query_params.get("currency")
         if currency is not None and not serializers.RegexField(r"^[A-Za-z]{3}$").run_validation(currency):
