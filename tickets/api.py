@@ -313,12 +313,15 @@ class WebhookRedeliverView(APIView):
 def _period_bound(name: str, raw: str | None, default: dt.datetime, *, end: bool = False) -> dt.datetime:
     if not raw:
         return default
-    value = parse_datetime(raw)
-    if value is None:
+    try:
         day = parse_date(raw)
-        if day is None:
-            raise InvalidInput({name: ["Give an ISO 8601 date or datetime with offset."]})
+        value = None if day is not None else parse_datetime(raw)
+    except ValueError:
+        day = value = None
+    if day is not None:
         value = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), tzinfo=dt.UTC)
+    if value is None:
+        raise InvalidInput({name: ["Give an ISO 8601 date or datetime with offset."]})
     if timezone.is_naive(value):
         raise InvalidInput({name: ["Give the time with its UTC offset."]})
     return value
