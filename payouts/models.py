@@ -308,3 +308,30 @@ class PayoutExport(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["batch", "format"], name="payout_export_once_per_format")]
+
+
+class AlgorithmNotice(models.Model):
+    """What the EU Platform Work Directive asks platforms to tell workers about automated monitoring and
+    decisions: how offers are ranked, what is recorded and for how long, which decisions are automated,
+    how pay is computed. Versions are snapshots; a new one is published before it applies."""
+
+    version = models.PositiveIntegerField(unique=True)
+    published_at = models.DateTimeField(default=timezone.now)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    effective_from = models.DateTimeField()
+    changes = models.TextField(blank=True)
+    content = models.JSONField()
+
+    class Meta:
+        ordering = ["-version"]
+
+
+class AlgorithmNoticeSeen(models.Model):
+    notice = models.ForeignKey(AlgorithmNotice, on_delete=models.CASCADE, related_name="seen_by")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["notice", "agent"], name="notice_seen_once")]

@@ -7,4 +7,5 @@ urlpatterns = [
     path("finance/batches/<uuid:batch_id>/", views.batch_detail, name="payouts-batch"),
     path("finance/adjustments/", views.adjustments, name="payouts-adjustments"),
     path("finance/rate-cards/", views.rate_cards, name="payouts-rate-cards"),
+    path("algorithm-notice/", views.algorithm_notice, name="algorithm-notice"),
 ]

@@ -1,7 +1,10 @@
 """Finance pages: batches (list, create, review, approve, mark paid, download), adjustments, rate cards.
 Thin: a form in, one service call, a message out."""
 
+from django import forms
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -10,6 +13,7 @@ from agents.models import Agent, Role
 from agents.views import role_required
 from config.errors import DomainError
 from payouts import batches, selectors, services
+from payouts import notice as notices
 from payouts.forms import AdjustmentForm, BatchCreateForm, RateCardForm
 from payouts.models import PayLineKind
 
@@ -108,4 +112,34 @@ def rate_cards(request):
             return redirect("payouts-rate-cards")
     return render(
         request, "payouts/rate_cards.html", {"form": form, "current": current, "cards": selectors.rate_card_list()}
+    )
+
+
+class NoticePublishForm(forms.Form):
+    effective_from = forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    changes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="What changed")
+
+
+@login_required
+def algorithm_notice(request):
+    """Readable by every person; agents viewing it is recorded (they were shown the version)."""
+    if request.user.role not in (Role.AGENT, Role.SUPERVISOR, Role.FINANCE):
+        raise PermissionDenied("This page is for people.")
+    can_publish = request.user.role in (Role.SUPERVISOR, Role.FINANCE)
+    form = NoticePublishForm(request.POST or None) if can_publish else None
+    if request.method == "POST" and can_publish and form.is_valid():
+        try:
+            notice = notices.algorithm_notice_publish(actor=request.user, **form.cleaned_data)
+        except DomainError as error:
+            _refused(request, error)
+        else:
+            messages.success(request, f"Version {notice.version} published.")
+            return redirect("algorithm-notice")
+    current, upcoming = notices.algorithm_notice_current()
+    if request.user.role == Role.AGENT:
+        notices.algorithm_notice_seen(agent=request.user.agent, notices=[n for n in (current, upcoming) if n])
+    return render(
+        request,
+        "payouts/algorithm_notice.html",
+        {"current": current, "upcoming": upcoming, "form": form},
     )

@@ -84,3 +84,28 @@ def test_rate_card_page_saves_a_new_version():
 def test_pages_are_for_finance_only(agent):
     assert signed_in(agent.user).get("/finance/batches/").status_code == 403
     assert Client().get("/finance/batches/").status_code == 302
+
+
+def test_algorithm_notice_is_readable_by_agents_and_versioned(agent):
+    import datetime as dt
+
+    from payouts.models import AlgorithmNotice, AlgorithmNoticeSeen
+
+    page = signed_in(agent.user)
+    body = page.get("/algorithm-notice/").content.decode()
+    assert "How offers are ranked" in body and "fairness" in body and "rate card v" in body
+    supervisor = signed_in(UserFactory(role="supervisor"))
+    past = supervisor.post(
+        "/algorithm-notice/", {"effective_from": "2000-01-01T00:00", "changes": "x"}, follow=True
+    ).content.decode()
+    assert "must start in the future" in past
+    later = (timezone.now() + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    supervisor.post("/algorithm-notice/", {"effective_from": later, "changes": "Fairness weight raised"})
+    assert AlgorithmNotice.objects.count() == 2
+    body = page.get("/algorithm-notice/").content.decode()
+    assert "A new version applies from" in body and "Fairness weight raised" in body
+    assert AlgorithmNoticeSeen.objects.filter(agent=agent).count() == 2
+    assert (
+        signed_in(agent.user).post("/algorithm-notice/", {"effective_from": later, "changes": "y"}).status_code == 200
+    )
+    assert AlgorithmNotice.objects.count() == 2
