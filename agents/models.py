@@ -191,3 +191,30 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.subject_type}:{self.subject_id}"
+
+
+class SuspensionAppeal(models.Model):
+    """An agent's answer to a suspension, decided by a supervisor other than the one who suspended."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        REINSTATED = "reinstated"  # the appeal was granted: the agent is active again
+        UPHELD = "upheld"  # the suspension stands
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="appeals")
+    text = models.TextField()
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    suspended_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    suspension_reason = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent"], condition=Q(status="pending"), name="appeal_one_pending"),
+            # Four eyes, as the database's last word (the service refuses first, with the reason).
+            models.CheckConstraint(condition=~Q(decided_by=F("suspended_by")), name="appeal_decided_by_other"),
+        ]

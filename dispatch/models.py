@@ -142,3 +142,48 @@ class SupervisorAlert(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["kind", "ticket"], name="alert_once_per_ticket_kind"),
         ]
+
+
+class Shift(models.Model):
+    """A slot supervisors publish and agents book: a time window, what it needs, how many places, and an
+    hourly minimum-earnings guarantee for agents online through it (paid by payouts, not here).
+
+    `booked_count` is moved only by conditional UPDATEs (dispatch.shifts), so places are never overbooked.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    starts_at = models.DateTimeField(db_index=True)
+    ends_at = models.DateTimeField()
+    languages = models.JSONField(default=list, blank=True)
+    skills = models.JSONField(default=list, blank=True)
+    places = models.PositiveSmallIntegerField()
+    booked_count = models.PositiveSmallIntegerField(default=0)
+    hourly_guarantee_amount = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.00"))
+    hourly_guarantee_currency = models.CharField(max_length=3, default="EUR")
+    note = models.CharField(max_length=200, blank=True)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    published_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"),
+            models.CheckConstraint(condition=Q(places__gte=1), name="shift_places_positive"),
+            models.CheckConstraint(condition=Q(booked_count__lte=models.F("places")), name="shift_not_overbooked"),
+            models.CheckConstraint(condition=Q(hourly_guarantee_amount__gte=0), name="shift_guarantee_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"shift {self.starts_at:%Y-%m-%d %H:%M}-{self.ends_at:%H:%M} ({self.booked_count}/{self.places})"
+
+
+class ShiftBooking(models.Model):
+    """An agent's place on a shift. Releasing deletes the row (the audit log keeps the history)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="bookings")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="shift_bookings")
+    booked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shift", "agent"], name="shift_booking_once_per_agent")]
