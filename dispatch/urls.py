@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from dispatch import api
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("offers/<uuid:offer_id>/decline/", api.OfferDeclineView.as_view(), name="offer-decline"),
     path("dispatch/tickets/<uuid:ticket_id>/offers/", api.TicketDecisionsView.as_view(), name="ticket-decisions"),
     path("dispatch-policy/", api.DispatchPolicyView.as_view(), name="dispatch-policy"),
+    path("", include("dispatch.supervisor_urls")),
 ]

@@ -1,0 +1,87 @@
+"""The supervisor's websocket, /ws/supervisor/: the live board.
+
+On connect (and on `{"type": "sync"}`) the server sends `{"type": "board", ...}` with the whole board
+(dispatch.board.board_snapshot). While connected it looks at the board every second and sends it again
+when anything but the clock changed, so every change shows within about two seconds; the board is
+cached for a second, so many supervisors cost one computation a second. Frames sent to the
+`supervisors` group (alerts raised by the escalation steps, appeals) are forwarded as they come, and
+also trigger a fresh board. `{"type": "ping"}` → `{"type": "pong"}`.
+"""
+
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from agents.models import Role
+from dispatch.board import board_fingerprint, board_snapshot_cached
+from dispatch.events import SUPERVISORS_GROUP
+
+log = logging.getLogger(__name__)
+REFRESH_SECONDS = 1.0
+
+
+class SupervisorConsumer(AsyncWebsocketConsumer):
+    refresher = None
+    last_fingerprint = None
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        role = await database_sync_to_async(lambda: user.role)()
+        if role != Role.SUPERVISOR:
+            await self.close(code=4403)
+            return
+        await self.channel_layer.group_add(SUPERVISORS_GROUP, self.channel_name)
+        await self.accept()
+        await self.send_board(force=True)
+        self.refresher = asyncio.create_task(self.refresh_forever())
+
+    async def disconnect(self, code):
+        if self.refresher is not None:
+            self.refresher.cancel()
+        await self.channel_layer.group_discard(SUPERVISORS_GROUP, self.channel_name)
+
+    async def refresh_forever(self):
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await self.send_board()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed refresh must not end the board; the next one retries
+                log.exception("supervisor board refresh failed")
+
+    async def send_board(self, *, force: bool = False):
+        snapshot = await database_sync_to_async(board_snapshot_cached)()
+        fingerprint = board_fingerprint(snapshot)
+        if force or fingerprint != self.last_fingerprint:
+            self.last_fingerprint = fingerprint
+            await self.send_frame({"type": "board", **snapshot})
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            frame = json.loads(text_data or "")
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            await self.send_frame({"type": "error", "code": "malformed", "message": "Frames must be JSON objects."})
+            return
+        if frame.get("type") == "ping":
+            await self.send_frame({"type": "pong"})
+        elif frame.get("type") == "sync":
+            await self.send_board(force=True)
+        else:
+            await self.send_frame(
+                {"type": "error", "code": "unknown_type", "message": f"Unknown frame type {frame.get('type')!r}."}
+            )
+
+    async def push_frame(self, event):
+        await self.send_frame(event["frame"])
+
+    async def send_frame(self, frame: dict):
+        await self.send(text_data=json.dumps(frame, default=str))
