@@ -19,5 +19,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("payouts.page_urls")),
+    path("", include("dispatch.page_urls")),
     path("", include("agents.page_urls")),
 ]

@@ -1,0 +1,16 @@
+"""The supervisor's pages, under /supervisor/ (the board itself is /supervisor/, see agents.page_urls)."""
+
+from django.urls import path
+
+from dispatch import pages
+
+urlpatterns = [
+    path("supervisor/tickets/", pages.tickets_page, name="supervisor-tickets"),
+    path("supervisor/tickets/<uuid:ticket_id>/", pages.ticket_page, name="supervisor-ticket"),
+    path("supervisor/pool/", pages.pool_page, name="supervisor-pool"),
+    path("supervisor/pool/<uuid:agent_id>/", pages.agent_page, name="supervisor-agent"),
+    path("supervisor/appeals/", pages.appeals_page, name="supervisor-appeals"),
+    path("supervisor/shifts/", pages.shifts_page, name="supervisor-shifts"),
+    path("supervisor/quality/", pages.quality_page, name="supervisor-quality"),
+    path("supervisor/policy/", pages.policy_page, name="supervisor-policy"),
+]
