@@ -7,12 +7,18 @@ creation time written into the XML is the approval time.
 
 import csv
 import datetime as dt
+import functools
 import io
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 
+import sepaxml
 from django.conf import settings
+from lxml import etree
 from sepaxml import SepaTransfer
+
+from config.errors import DomainError
 
 CSV_COLUMNS = ["agent_id", "agent_name", "iban", "bic", "amount", "currency", "reference", "period_start", "period_end"]
 SEPA_VERSIONS = ("pain.001.001.09", "pain.001.001.03")
@@ -81,8 +87,25 @@ def _cents(amount: Decimal) -> int:
     return int((Decimal(amount) * 100).to_integral_exact())
 
 
+@functools.cache
+def sepa_schema(version: str) -> etree.XMLSchema:
+    """The ISO 20022 XSD shipped inside sepaxml, parsed once per process."""
+    return etree.XMLSchema(etree.parse(str(Path(sepaxml.__file__).parent / "schemas" / f"{version}.xsd")))
+
+
+def sepa_validate(content: bytes, *, version: str) -> None:
+    """Checks `content` against the XSD with lxml (libxml2): sepaxml's own check (xmlschema, pure Python)
+    takes minutes for 10,000 transactions, this takes well under a second."""
+    schema = sepa_schema(version)
+    if not schema.validate(etree.fromstring(content)):
+        first = schema.error_log.last_error
+        raise DomainError(
+            "sepa_invalid", f"The SEPA file does not validate against {version}: line {first.line}: {first.message}"
+        )
+
+
 def batch_sepa_xml(*, batch, items: Iterable, version: str = SEPA_VERSIONS[0], validate: bool = True) -> bytes:
-    """One payment information block, one transaction per payable item; sepaxml checks the XSD."""
+    """One payment information block, one transaction per payable item, validated against the XSD."""
     created_at = batch.approved_at or batch.created_at
     transfer = _FixedIdTransfer(
         {**debtor(), "batch": True, "currency": batch.currency},
@@ -116,4 +139,7 @@ def batch_sepa_xml(*, batch, items: Iterable, version: str = SEPA_VERSIONS[0], v
                 if value
             }
         transfer.add_payment(payment)
-    return transfer.export(validate=validate)
+    content = transfer.export(validate=False)
+    if validate:
+        sepa_validate(content, version=version)
+    return content

@@ -108,9 +108,9 @@ def run(*, agents: int, lines: int) -> None:
         batches.payout_batch_approve(actor=approver, batch_id=batch.pk)
     with timed("export CSV"):
         _, csv_content = batches.payout_batch_export_csv(actor=creator, batch_id=batch.pk)
-    with timed("export pain.001.001.09 (incl. sepaxml XSD check)"):
+    with timed("export pain.001.001.09 (incl. XSD validation)"):
         _, xml09, _ = batches.payout_batch_export_xml(actor=creator, batch_id=batch.pk)
-    with timed("export pain.001.001.03 (incl. sepaxml XSD check)"):
+    with timed("export pain.001.001.03 (incl. XSD validation)"):
         batches.payout_batch_export_xml(actor=creator, batch_id=batch.pk, version="pain.001.001.03")
     with timed("export pain.001.001.09 again (same bytes)"):
         _, again, _ = batches.payout_batch_export_xml(actor=creator, batch_id=batch.pk)
