@@ -43,7 +43,11 @@ class TicketFacts:
 
     @classmethod
     def of(cls, ticket) -> "TicketFacts":
-        levels = tuple(sorted((row.skill.code, row.min_level) for row in ticket.required_skills.all()))
+        if "required_skills" in getattr(ticket, "_prefetched_objects_cache", {}):
+            rows = [(row.skill.code, row.min_level) for row in ticket.required_skills.all()]
+        else:
+            rows = ticket.required_skills.values_list("skill__code", "min_level")  # one query, no N+1
+        levels = tuple(sorted((code, int(level)) for code, level in rows))
         return cls(
             reason=ticket.reason,
             priority=int(ticket.priority),

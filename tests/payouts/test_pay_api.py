@@ -124,3 +124,10 @@ def test_finance_only_endpoints_refuse_agents(agent):
     client = client_with_token(agent.user)
     assert client.get("/api/v1/payout-batches/").status_code == 403
     assert client.post("/api/v1/rate-cards/", {}, format="json").status_code == 403
+
+
+def test_earnings_query_count_does_not_grow_with_lines(agent, agent_client, django_assert_max_num_queries):
+    for _ in range(30):
+        line(agent=agent, amount="1.00")
+    with django_assert_max_num_queries(6):
+        assert len(agent_client.get("/api/v1/earnings/").json()) == 30

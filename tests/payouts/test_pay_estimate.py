@@ -31,3 +31,11 @@ def test_estimate_from_the_card_in_force_with_surge_on_labour_only():
     assert estimate.detail["surge_amount"] == "2.20"
     assert estimate.detail["premium"] == "0.80"
     assert all(not isinstance(v, float) for v in estimate.detail.values())
+
+
+def test_estimate_costs_two_queries_whatever_the_skills(django_assert_num_queries):
+    RateCardFactory()
+    ticket = TicketFactory(skills={"payments": 3, "refunds": 2, "fraud": 1})
+    with django_assert_num_queries(2):  # the card in force, the ticket's skills
+        estimate = pay_estimate(ticket=ticket, surge=Decimal("1"))
+    assert estimate.detail["skills"] == {"fraud": 1, "payments": 3, "refunds": 2}
