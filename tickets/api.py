@@ -118,9 +118,8 @@ class TicketListView(APIView):
         data = s.TicketCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ticket, created = services.ticket_escalate(integration=request.user.integration, **data.validated_data)
-        return _ticket_response(
-            request.user, ticket.pk, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        ticket = ticket_queryset().get(pk=ticket.pk)  # the integration's own, by construction
+        return Response(ticket_payload(ticket), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class TicketDetailView(APIView):

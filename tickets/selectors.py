@@ -30,13 +30,16 @@ def ticket_visible_to(*, user, queryset: QuerySet[Ticket] | None = None) -> Quer
     if role == Role.INTEGRATION:
         return tickets.filter(integration__user=user)
     if role == Role.AGENT:
-        return tickets.filter(Q(assigned_agent__user=user) | Q(offers__agent__user=user, offers__status="pending"))
+        from dispatch.models import Offer
+
+        offered = Offer.objects.filter(agent__user=user, status="pending").values("ticket_id")
+        return tickets.filter(Q(assigned_agent__user=user) | Q(pk__in=offered))
     return tickets.none()
 
 
 def ticket_get_for(*, user, ticket_id, queryset: QuerySet[Ticket] | None = None) -> Ticket:
     """The ticket if `user` may read it, else NotFound (never 403: its existence is not disclosed)."""
-    ticket = ticket_visible_to(user=user, queryset=queryset).filter(pk=ticket_id).distinct().first()
+    ticket = ticket_visible_to(user=user, queryset=queryset).filter(pk=ticket_id).first()
     if ticket is None:
         raise NotFound("No such ticket.")
     return ticket
