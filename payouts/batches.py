@@ -129,8 +129,8 @@ def payout_batch_create(*, actor, period_start: dt.date, period_end: dt.date, cu
                     _uuid_param(batch.pk),
                     PayoutItemStatus.PAYABLE,
                     currency,
-                    _day_start(period_start),
-                    _day_start(period_end + dt.timedelta(days=1)),
+                    connection.ops.adapt_datetimefield_value(_day_start(period_start)),
+                    connection.ops.adapt_datetimefield_value(_day_start(period_end + dt.timedelta(days=1))),
                 ],
             )
     except IntegrityError as exc:
