@@ -91,9 +91,9 @@ def _waits_block(now: datetime) -> dict:
 def _sla_block(now: datetime, policy) -> dict:
     target = timedelta(seconds=policy.sla_target_seconds)
     met = breached = waiting_over = 0
-    for status, created_at, assigned_at, closed_at in Ticket.objects.filter(
-        created_at__gte=now - HOUR
-    ).values_list("status", "created_at", "assigned_at", "closed_at"):
+    for status, created_at, assigned_at, closed_at in Ticket.objects.filter(created_at__gte=now - HOUR).values_list(
+        "status", "created_at", "assigned_at", "closed_at"
+    ):
         if assigned_at is not None:
             if assigned_at - created_at <= target:
                 met += 1
@@ -236,7 +236,7 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict]:
     ]
     for offer in Offer.objects.filter(ticket=ticket).select_related("agent").order_by("created_at"):
         entry = _offer_entry(offer)
-        events.append({"at": offer.created_at, "kind": "offered", "text": f"Offered to {offer.agent}.", **entry})
+        events.append({"at": offer.created_at, "kind": "offered", "text": f"Offered to {offer.agent}", **entry})
         if offer.answered_at is not None:
             ending = offer.status
             if offer.status == OfferStatus.DECLINED and offer.decline_reason:

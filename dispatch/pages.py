@@ -5,7 +5,7 @@ Views are thin: read through dispatch.board, write through the services, then re
 GET). A refused action shows its reason at the top of the page and changes nothing.
 """
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.shortcuts import get_object_or_404, redirect, render
@@ -286,10 +286,11 @@ def shifts_page(request):
             _flash(request, "ok", f"Shift published: {shift.starts_at:%a %d %b %H:%M}, {shift.places} place(s).")
             return redirect("supervisor-shifts")
     plan = board.coverage(days=14)
-    days = []
-    for index in range(0, len(plan["hours"]), 24):
-        hours = plan["hours"][index : index + 24]
-        days.append({"date": hours[0]["starts_at"][:10], "hours": hours})
+    grid: dict = {}
+    for hour in plan["hours"]:
+        moment = datetime.fromisoformat(hour["starts_at"])
+        grid.setdefault(moment.date(), [None] * 24)[moment.hour] = hour
+    days = [{"date": day, "hours": cells} for day, cells in grid.items()]
     return _render(
         request,
         "supervisor/shifts.html",
@@ -362,7 +363,6 @@ def _policy_changes(post, current) -> dict:
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
 def policy_page(request):
-    import json
 
     from dispatch.serializers import PolicyUpdateSerializer
 
@@ -401,12 +401,20 @@ def policy_page(request):
             "policy": current,
             "fields": fields,
             "weights": weights,
-            "steps_text": request.POST.get("escalation_steps") or json.dumps(current.escalation_steps, indent=1),
+            "steps_text": request.POST.get("escalation_steps") or _steps_text(current.escalation_steps),
             "errors": _flatten_errors(errors),
             "history": board.policy_history(),
         },
         section="policy",
     )
+
+
+def _steps_text(steps: list[dict]) -> str:
+    """One step per line, keys in reading order (PostgreSQL's jsonb does not keep them)."""
+    import json
+
+    lines = [json.dumps({key: step.get(key) for key in ("after_seconds", "action", "value")}) for step in steps]
+    return "[\n  " + ",\n  ".join(lines) + "\n]"
 
 
 def _flatten_errors(errors) -> list[str]:

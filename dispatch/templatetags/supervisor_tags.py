@@ -16,7 +16,7 @@ def duration(seconds) -> str:
         return f"{seconds} s"
     minutes, rest = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes} min {rest} s"
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
 
 

@@ -29,7 +29,9 @@ def test_the_appeal_goes_to_a_different_supervisor(supervisor, supervisor_client
     assert refused.json()["code"] == "four_eyes" and "another supervisor" in refused.json()["message"]
 
     second = client_with_token(UserFactory(role="supervisor"))
-    decided = second.post(decide, {"decision": "reinstate", "reason": "The chat log supports the agent."}, format="json")
+    decided = second.post(
+        decide, {"decision": "reinstate", "reason": "The chat log supports the agent."}, format="json"
+    )
     assert decided.status_code == 200 and decided.json()["status"] == "reinstated"
     suspended.refresh_from_db()
     assert suspended.status == "active" and "chat log supports" in suspended.status_reason
@@ -41,9 +43,13 @@ def test_upholding_keeps_the_suspension(suspended):
     agent_client = client_with_token(suspended.user)
     appeal = agent_client.post("/api/v1/me/appeal/", {"text": "Please"}, format="json").json()
     second = client_with_token(UserFactory(role="supervisor"))
-    no_reason = second.post(f"/api/v1/appeals/{appeal['id']}/decide/", {"decision": "uphold", "reason": ""}, format="json")
+    no_reason = second.post(
+        f"/api/v1/appeals/{appeal['id']}/decide/", {"decision": "uphold", "reason": ""}, format="json"
+    )
     assert no_reason.status_code == 400
-    upheld = second.post(f"/api/v1/appeals/{appeal['id']}/decide/", {"decision": "uphold", "reason": "Repeated."}, format="json")
+    upheld = second.post(
+        f"/api/v1/appeals/{appeal['id']}/decide/", {"decision": "uphold", "reason": "Repeated."}, format="json"
+    )
     assert upheld.json()["status"] == "upheld"
     suspended.refresh_from_db()
     assert suspended.status == "suspended"

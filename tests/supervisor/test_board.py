@@ -37,8 +37,12 @@ def test_board_counts_waiting_waits_sla_agents_and_offers():
     agent = online(AgentFactory(languages=["de"]))
     away = AgentFactory()
     type(away).objects.filter(pk=away.pk).update(presence="away")
-    TicketFactory(language="de", skills={"payments": 1}, queued_at=now - timedelta(seconds=90),
-                  created_at=now - timedelta(seconds=90))
+    TicketFactory(
+        language="de",
+        skills={"payments": 1},
+        queued_at=now - timedelta(seconds=90),
+        created_at=now - timedelta(seconds=90),
+    )
     TicketFactory(language="en", queued_at=now - timedelta(seconds=10), created_at=now - timedelta(seconds=10))
     for wait in (20, 40, 100):
         TicketFactory(
@@ -95,7 +99,10 @@ def test_quality_per_reason_counts_avoidable_escalations():
     report = quality_report(now=now)
     (reason,) = report["by_reason"]
     assert (reason["reason"], reason["tickets"], reason["avoidable"], reason["with_feedback"]) == (
-        "bot_low_confidence", 3, 2, 3
+        "bot_low_confidence",
+        3,
+        2,
+        3,
     )
     assert reason["avoidable_share"] == pytest.approx(0.667, abs=0.001)
     assert reason["csat"] == 4.0 and reason["handle_seconds"] == 360

@@ -52,13 +52,18 @@ def test_policy_with_a_timeout_out_of_range_is_refused(browser):
     before = DispatchPolicy.objects.count()
     response = browser.post("/supervisor/policy/", {"offer_timeout_seconds": "1", "change_reason": "faster"})
     assert response.status_code == 200
-    assert "less than or equal to 300" in response.content.decode() or "greater than or equal to 3" in response.content.decode()
+    assert (
+        "less than or equal to 300" in response.content.decode()
+        or "greater than or equal to 3" in response.content.decode()
+    )
     assert DispatchPolicy.objects.count() == before
 
 
 def test_policy_change_is_saved_with_history(browser, supervisor):
     browser.get("/supervisor/policy/")
-    response = browser.post("/supervisor/policy/", {"offer_timeout_seconds": "30", "change_reason": "evening"}, follow=True)
+    response = browser.post(
+        "/supervisor/policy/", {"offer_timeout_seconds": "30", "change_reason": "evening"}, follow=True
+    )
     page = response.content.decode()
     assert "is in force" in page and "evening" in page and supervisor.username in page
 

@@ -21,8 +21,14 @@ def test_publish_and_claim_and_release(supervisor_client):
     starts, ends = _window()
     created = supervisor_client.post(
         "/api/v1/shifts/",
-        {"starts_at": starts, "ends_at": ends, "places": 1, "languages": ["de"], "skills": ["payments"],
-         "hourly_guarantee": {"amount": "14.00", "currency": "EUR"}},
+        {
+            "starts_at": starts,
+            "ends_at": ends,
+            "places": 1,
+            "languages": ["de"],
+            "skills": ["payments"],
+            "hourly_guarantee": {"amount": "14.00", "currency": "EUR"},
+        },
         format="json",
     )
     assert created.status_code == 201, created.json()
@@ -47,8 +53,14 @@ def test_publish_and_claim_and_release(supervisor_client):
 def test_claim_is_refused_with_reasons(supervisor):
     SkillFactory(code="fraud")
     start = timezone.now() + timedelta(hours=5)
-    shift = shift_publish(actor=supervisor, starts_at=start, ends_at=start + timedelta(hours=2), places=3,
-                          languages=["sv"], skills=["fraud"])
+    shift = shift_publish(
+        actor=supervisor,
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        places=3,
+        languages=["sv"],
+        skills=["fraud"],
+    )
     client = client_with_token(AgentFactory(languages=["en"]).user)
     refused = client.post(f"/api/v1/shifts/{shift.pk}/claim/")
     assert refused.status_code == 409

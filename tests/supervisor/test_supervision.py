@@ -20,8 +20,13 @@ def _pending_offer(ticket, agent):
     Ticket.objects.filter(pk=ticket.pk).update(status="offered")
     Agent.objects.filter(pk=agent.pk).update(has_pending_offer=True)
     return Offer.objects.create(
-        ticket=ticket, agent=agent, created_at=now, expires_at=now + timezone.timedelta(seconds=20),
-        pay_estimate_amount="3.00", pay_estimate_currency="EUR", policy=policy_current(),
+        ticket=ticket,
+        agent=agent,
+        created_at=now,
+        expires_at=now + timezone.timedelta(seconds=20),
+        pay_estimate_amount="3.00",
+        pay_estimate_currency="EUR",
+        policy=policy_current(),
     )
 
 
@@ -32,7 +37,9 @@ def test_reassign_an_offered_ticket_to_a_chosen_eligible_agent(supervisor, super
     offer = _pending_offer(ticket, offered_to)
 
     response = supervisor_client.post(
-        f"/api/v1/supervisor/tickets/{ticket.pk}/reassign/", {"agent_id": str(chosen.pk), "reason": "VIP"}, format="json"
+        f"/api/v1/supervisor/tickets/{ticket.pk}/reassign/",
+        {"agent_id": str(chosen.pk), "reason": "VIP"},
+        format="json",
     )
 
     assert response.status_code == 200, response.json()
@@ -90,11 +97,18 @@ def test_requeue_an_assigned_ticket_keeps_its_place(supervisor_client):
     Agent.objects.filter(pk=agent.pk).update(active_tickets=1)
     ticket = TicketFactory(language="en", status="assigned", assigned_agent=agent)
     queued_at = ticket.queued_at
-    response = supervisor_client.post(f"/api/v1/supervisor/tickets/{ticket.pk}/requeue/", {"reason": "stuck"}, format="json")
+    response = supervisor_client.post(
+        f"/api/v1/supervisor/tickets/{ticket.pk}/requeue/", {"reason": "stuck"}, format="json"
+    )
     assert response.status_code == 200
     ticket.refresh_from_db()
     agent.refresh_from_db()
-    assert (ticket.status, ticket.assigned_agent_id, ticket.queued_at, ticket.requeue_count) == ("queued", None, queued_at, 1)
+    assert (ticket.status, ticket.assigned_agent_id, ticket.queued_at, ticket.requeue_count) == (
+        "queued",
+        None,
+        queued_at,
+        1,
+    )
     assert agent.active_tickets == 0
     again = supervisor_client.post(f"/api/v1/supervisor/tickets/{ticket.pk}/requeue/", {}, format="json")
     assert again.status_code == 409 and again.json()["code"] == "already_queued"
@@ -104,7 +118,9 @@ def test_cancel_needs_a_reason(supervisor_client):
     ticket = TicketFactory()
     refused = supervisor_client.post(f"/api/v1/supervisor/tickets/{ticket.pk}/cancel/", {"reason": " "}, format="json")
     assert refused.status_code == 400 and "reason" in refused.json()
-    done = supervisor_client.post(f"/api/v1/supervisor/tickets/{ticket.pk}/cancel/", {"reason": "duplicate"}, format="json")
+    done = supervisor_client.post(
+        f"/api/v1/supervisor/tickets/{ticket.pk}/cancel/", {"reason": "duplicate"}, format="json"
+    )
     assert done.status_code == 200 and done.json()["status"] == "cancelled"
 
 

@@ -22,7 +22,7 @@
     seconds = Math.max(0, Math.round(seconds));
     if (seconds < 60) return seconds + " s";
     var minutes = Math.floor(seconds / 60);
-    if (minutes < 60) return minutes + " min " + (seconds % 60) + " s";
+    if (minutes < 60) return minutes + " min" + (seconds % 60 ? " " + (seconds % 60) + " s" : "");
     return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
   }
 
