@@ -47,7 +47,7 @@ def surge_update(*, policy) -> Decimal:
     now = timezone.now()
     waiting = list(queued_tickets().values_list("queued_at", flat=True)[:5000])
     sla = max(1, policy.sla_target_seconds)
-    load = sum(Decimal(1) + Decimal((now - queued_at).total_seconds() / sla) for queued_at in waiting)
+    load = sum((Decimal(1) + Decimal((now - queued_at).total_seconds() / sla) for queued_at in waiting), Decimal(0))
     available = dispatch_pool().filter(Q(has_capacity=True)).count()
     pressure = (load / max(1, available)).quantize(Decimal("0.001"))
     current = surge_current()

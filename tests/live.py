@@ -76,6 +76,7 @@ class ManagedProcess:
 class LiveStack:
     env: dict
     log_dir: Path
+    web_workers: int = 1
     web: list[ManagedProcess] = field(default_factory=list)
     worker: ManagedProcess | None = None
     beat: ManagedProcess | None = None

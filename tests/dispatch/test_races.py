@@ -60,11 +60,19 @@ def test_twenty_agents_accepting_one_fanned_out_ticket_leave_one_holder():
 
 def test_one_agent_accepting_two_offers_at_once_never_exceeds_max_concurrent():
     agent = online(AgentFactory(languages=["en"], max_concurrent=1))
-    first, second = TicketFactory(language="en"), TicketFactory(language="en")
+    first = TicketFactory(language="en")
     [offer_one] = services.ticket_dispatch(ticket_id=first.pk)
-    # A second offer to the same agent, as a supervisor's manual dispatch or an old pending offer could make.
-    Agent.objects.filter(pk=agent.pk).update(has_pending_offer=False)
-    [offer_two] = services.ticket_dispatch(ticket_id=second.pk)
+    # A second pending offer to the same agent, as an offer left from before a capacity change would be.
+    second = TicketFactory(language="en", status=TicketStatus.OFFERED)
+    offer_two = Offer.objects.create(
+        ticket=second,
+        agent=agent,
+        created_at=offer_one.created_at,
+        expires_at=offer_one.expires_at,
+        pay_estimate_amount=offer_one.pay_estimate_amount,
+        pay_estimate_currency=offer_one.pay_estimate_currency,
+        policy=offer_one.policy,
+    )
     results = run_at_once(
         [
             lambda: services.offer_accept(offer_id=offer_one.pk, agent=agent),
