@@ -25,6 +25,7 @@ from datetime import timedelta
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -42,7 +43,8 @@ WEBHOOK_CLAIM_SECONDS = 60  # longer than one POST with its timeout
 WEBHOOK_RETRY_MAX_DELAY = timedelta(minutes=30)
 WEBHOOK_RETRY_WINDOW = timedelta(hours=24)  # the contract asks for at least one hour
 WEBHOOK_MAX_SENDS_PER_RUN = 50  # a task run stays well inside the Celery time limit
-WEBHOOK_QUICK_RETRY_SECONDS = 60  # retries due sooner than this also get a countdown
+WEBHOOK_QUICK_RETRY_SECONDS = 60
+WEBHOOK_SWEEP_DEDUPE_SECONDS = 10  # retries due sooner than this also get a countdown
 
 
 def retry_base_seconds() -> float:
@@ -212,10 +214,14 @@ def webhook_sweep() -> int:
     """Enqueue delivery for every ticket with a due, unclaimed delivery. Run by beat every few seconds."""
     from tickets.tasks import webhook_deliver_task
 
-    ticket_ids = webhook_due_ticket_ids()
-    for ticket_id in ticket_ids:
-        webhook_deliver_task.delay(str(ticket_id))
-    return len(ticket_ids)
+    enqueued = 0
+    for ticket_id in webhook_due_ticket_ids():
+        # A task that waits in a busy queue is not enqueued again on every beat: one per ticket per
+        # WEBHOOK_SWEEP_DEDUPE_SECONDS. (A duplicate would be harmless, the claim stops it, but piles up.)
+        if cache.add(f"tickets:webhook-sweep:{ticket_id}", 1, timeout=WEBHOOK_SWEEP_DEDUPE_SECONDS):
+            webhook_deliver_task.delay(str(ticket_id))
+            enqueued += 1
+    return enqueued
 
 
 @transaction.atomic

@@ -121,3 +121,20 @@ def test_the_sweep_finds_tickets_with_due_deliveries(receiver, django_capture_on
     assert webhook_due_ticket_ids() == [ticket.pk]
     WebhookDelivery.objects.update(next_attempt_at=timezone.now() + dt.timedelta(minutes=5))
     assert webhook_due_ticket_ids() == []
+
+
+def test_the_sweep_enqueues_a_due_ticket_once_while_its_task_waits(
+    receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from tickets.webhooks import webhook_sweep
+
+    enqueued = []
+    monkeypatch.setattr("tickets.tasks.webhook_deliver_task.delay", lambda ticket_id: enqueued.append(ticket_id))
+    ticket = assigned_ticket(receiver.url)
+    record_three(ticket, django_capture_on_commit_callbacks)
+    cache.delete(f"tickets:webhook-sweep:{ticket.pk}")
+    assert webhook_sweep() == 1
+    assert webhook_sweep() == 0
+    assert enqueued == [str(ticket.pk)]
