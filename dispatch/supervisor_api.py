@@ -82,11 +82,11 @@ class TicketTimelineView(APIView):
         )
 
 
-class ReasonSerializer(StrictSerializer):
+class OptionalReasonSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class ReassignSerializer(ReasonSerializer):
+class ReassignSerializer(OptionalReasonSerializer):
     agent_id = serializers.UUIDField()
 
 
@@ -118,9 +118,9 @@ class TicketReassignView(APIView):
 class TicketRequeueView(APIView):
     permission_classes = [IsSupervisor]
 
-    @extend_schema(request=ReasonSerializer, responses={200: JSON})
+    @extend_schema(request=OptionalReasonSerializer, responses={200: JSON})
     def post(self, request, ticket_id):
-        data = ReasonSerializer(data=request.data)
+        data = OptionalReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ticket = supervision.ticket_requeue(ticket_id=ticket_id, actor=request.user, **data.validated_data)
         return Response(_ticket_answer(ticket))
@@ -129,9 +129,9 @@ class TicketRequeueView(APIView):
 class TicketSupervisorCancelView(APIView):
     permission_classes = [IsSupervisor]
 
-    @extend_schema(request=ReasonSerializer, responses={200: JSON})
+    @extend_schema(request=OptionalReasonSerializer, responses={200: JSON})
     def post(self, request, ticket_id):
-        data = ReasonSerializer(data=request.data)
+        data = OptionalReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ticket = supervision.ticket_cancel_by_supervisor(ticket_id=ticket_id, actor=request.user, **data.validated_data)
         return Response(_ticket_answer(ticket))
@@ -152,9 +152,9 @@ class PoolView(APIView):
 class AgentApproveView(APIView):
     permission_classes = [IsSupervisor]
 
-    @extend_schema(request=ReasonSerializer, responses={200: JSON})
+    @extend_schema(request=OptionalReasonSerializer, responses={200: JSON})
     def post(self, request, agent_id):
-        data = ReasonSerializer(data=request.data)
+        data = OptionalReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         agent = supervision.agent_approve(agent_id=agent_id, actor=request.user, **data.validated_data)
         return Response({"id": str(agent.pk), "status": agent.status})
@@ -375,9 +375,9 @@ class ShiftReleaseView(APIView):
 class ShiftCancelView(APIView):
     permission_classes = [IsSupervisor]
 
-    @extend_schema(request=ReasonSerializer, responses={200: JSON})
+    @extend_schema(request=OptionalReasonSerializer, responses={200: JSON})
     def post(self, request, shift_id):
-        data = ReasonSerializer(data=request.data)
+        data = OptionalReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         shift = shifts.shift_cancel(shift_id=shift_id, actor=request.user, **data.validated_data)
         return Response(shift_payload(Shift.objects.prefetch_related("bookings__agent").get(pk=shift.pk)))
