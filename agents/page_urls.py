@@ -1,13 +1,16 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from agents import views
+from agents import console, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(template_name="agents/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("agent/", views.agent_home, name="agent-home"),
+    path("agent/", console.home, name="agent-home"),
+    path("agent/summary/", console.summary, name="agent-summary"),
+    path("agent/profile/", console.profile, name="agent-profile"),
+    path("agent/earnings/", console.earnings, name="agent-earnings"),
     path("supervisor/", views.supervisor_home, name="supervisor-home"),
     path("finance/", views.finance_home, name="finance-home"),
 ]

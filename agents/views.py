@@ -5,7 +5,6 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
 from agents.models import Role
-from agents.selectors import agent_for_user
 
 ROLE_HOME = {Role.AGENT: "agent-home", Role.SUPERVISOR: "supervisor-home", Role.FINANCE: "finance-home"}
 
@@ -31,11 +30,6 @@ def home(request):
     if target is None:
         raise PermissionDenied("This account has no role with pages.")
     return redirect(target)
-
-
-@role_required(Role.AGENT)
-def agent_home(request):
-    return render(request, "agents/agent_home.html", {"agent": agent_for_user(request.user)})
 
 
 @role_required(Role.SUPERVISOR)

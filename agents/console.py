@@ -1,0 +1,320 @@
+"""The agent's console: server-rendered pages (home with the live offer and the work view, profile,
+earnings) and the small reads and the one write they need.
+
+The live parts (offers, tickets, messages) run in the browser over /ws/agent/ and the REST API
+(agents/static/agents/*.js); these views render the first paint and the numbers an agent checks:
+what they earned today, the surge, and how their share of offers compares with the pool.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django import forms
+from django.contrib import messages
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Sum
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from agents.models import Agent, Role
+from agents.selectors import agent_for_user, agent_languages, agent_skills
+from agents.views import role_required
+
+# --------------------------------------------------------------------------------------- reads
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def agent_earnings_today(*, agent: Agent, now: dt.datetime | None = None) -> list[dict]:
+    """Today's (UTC) pay per currency: [{"currency": "EUR", "amount": Decimal}] (empty when nothing yet)."""
+    from payouts.models import PayLine
+
+    today = (now or timezone.now()).astimezone(dt.UTC).date()
+    rows = (
+        PayLine.objects.filter(agent=agent, created_at__gte=_day_start(today))
+        .values("currency")
+        .annotate(amount=Sum("amount"))
+        .order_by("currency")
+    )
+    return [{"currency": row["currency"], "amount": row["amount"]} for row in rows]
+
+
+def agent_offer_share(*, agent: Agent, now: dt.datetime | None = None) -> dict:
+    """The agent's offers per online hour against the pool's median (fairness made visible)."""
+    from dispatch.ranking import offers_per_online_hour
+    from dispatch.services import POOL_MEDIAN_CACHE_KEY
+
+    rate = offers_per_online_hour(agent, now=now or timezone.now())
+    median = float(cache.get(POOL_MEDIAN_CACHE_KEY) or 0)
+    percent = round(100 * rate / median) if median > 0 else None
+    return {"rate": round(rate, 1), "pool_median": round(median, 1), "percent": percent}
+
+
+def surge_now() -> Decimal:
+    from dispatch.surge import surge_current
+
+    return surge_current()
+
+
+def console_summary(*, agent: Agent) -> dict:
+    now = timezone.now()
+    return {
+        "earnings_today": [
+            {"currency": row["currency"], "amount": f"{row['amount']:.2f}"}
+            for row in agent_earnings_today(agent=agent, now=now)
+        ],
+        "surge": f"{surge_now():.2f}",
+        "offer_share": agent_offer_share(agent=agent, now=now),
+    }
+
+
+PAYOUT_STATE_LABELS = {
+    "paid": gettext_lazy("Paid"),
+    "approved": gettext_lazy("Approved, payment on its way"),
+    "draft": gettext_lazy("In a payout being prepared"),
+    "held": gettext_lazy("Held"),
+    "open": gettext_lazy("Not paid out yet"),
+}
+
+
+@dataclass
+class DayTotal:
+    day: dt.date
+    totals: dict = field(default_factory=lambda: defaultdict(Decimal))
+    lines: list = field(default_factory=list)
+
+
+@dataclass
+class PeriodTotal:
+    start: dt.date
+    end: dt.date
+    totals: dict = field(default_factory=lambda: defaultdict(Decimal))
+    payout: dict = field(default_factory=lambda: defaultdict(Decimal))  # (state, currency) -> amount
+    held_reasons: set = field(default_factory=set)
+    days: list = field(default_factory=list)
+
+
+def agent_earnings(*, agent: Agent, weeks: int = 12, now: dt.datetime | None = None) -> list[PeriodTotal]:
+    """The agent's pay lines of the last `weeks` weekly pay periods, newest first, grouped by period and
+    day, each line with its payout state (paid, approved, in a draft batch, held, not paid out yet)."""
+    from payouts.models import PayoutItem, PayoutItemLine, PayoutItemStatus
+    from payouts.selectors import pay_line_list
+    from payouts.services import period_bounds
+
+    today = (now or timezone.now()).astimezone(dt.UTC).date()
+    first_day = period_bounds(today)[0] - dt.timedelta(weeks=weeks - 1)
+    lines = list(pay_line_list(agent_id=agent.pk, date_from=first_day).select_related("ticket")[:5000])
+    paid_by = {
+        row.line_id: row.item.batch
+        for row in PayoutItemLine.objects.filter(line_id__in=[line.pk for line in lines]).select_related("item__batch")
+    }
+    held_items = list(
+        PayoutItem.objects.filter(agent=agent, status=PayoutItemStatus.HELD, batch__period_end__gte=first_day)
+        .select_related("batch")
+        .order_by("-batch__created_at")
+    )
+
+    periods: dict[dt.date, PeriodTotal] = {}
+    for line in lines:
+        day = line.created_at.astimezone(dt.UTC).date()
+        start, end = period_bounds(day)
+        period = periods.setdefault(start, PeriodTotal(start=start, end=end))
+        if not period.days or period.days[-1].day != day:
+            period.days.append(DayTotal(day=day))
+        day_total = period.days[-1]
+        batch = paid_by.get(line.pk)
+        held = None
+        if batch is None:
+            held = next((item for item in held_items if item.batch.period_start <= day <= item.batch.period_end), None)
+        state = batch.status if batch is not None else ("held" if held is not None else "open")
+        line.payout_state = state
+        line.payout_label = PAYOUT_STATE_LABELS[state]
+        line.payout_batch = batch
+        line.held_reason = held.held_reason if held is not None else ""
+        day_total.lines.append(line)
+        day_total.totals[line.currency] += line.amount
+        period.totals[line.currency] += line.amount
+        period.payout[(state, line.currency)] += line.amount
+        if held is not None and held.held_reason:
+            period.held_reasons.add(held.held_reason)
+    result = sorted(periods.values(), key=lambda p: p.start, reverse=True)
+    for period in result:
+        period.payout_rows = [
+            {"state": state, "label": PAYOUT_STATE_LABELS[state], "currency": currency, "amount": amount}
+            for (state, currency), amount in sorted(period.payout.items())
+        ]
+        period.totals = dict(period.totals)
+        for day_total in period.days:
+            day_total.totals = dict(day_total.totals)
+    return result
+
+
+# --------------------------------------------------------------------------------------- writes
+
+NOTIFICATION_DEFAULTS = {"sound": True, "browser_notification": True, "vibrate": True}
+
+
+def notification_preferences(agent: Agent) -> dict:
+    return {**NOTIFICATION_DEFAULTS, **(agent.notification_preferences or {})}
+
+
+@transaction.atomic
+def agent_notification_preferences_set(*, agent: Agent, sound: bool, browser_notification: bool, vibrate: bool):
+    """Store how the agent wants to be alerted to an offer. Keys this form does not know are kept."""
+    current = Agent.objects.select_for_update(of=("self",)).only("notification_preferences").get(pk=agent.pk)
+    preferences = {
+        **(current.notification_preferences or {}),
+        "sound": sound,
+        "browser_notification": browser_notification,
+        "vibrate": vibrate,
+    }
+    Agent.objects.filter(pk=agent.pk).update(notification_preferences=preferences)
+    agent.notification_preferences = preferences
+    return agent
+
+
+class NotificationPreferencesForm(forms.Form):
+    sound = forms.BooleanField(required=False, label=gettext_lazy("Play a sound when an offer arrives"))
+    browser_notification = forms.BooleanField(
+        required=False, label=gettext_lazy("Show a browser notification when the console is in the background")
+    )
+    vibrate = forms.BooleanField(required=False, label=gettext_lazy("Vibrate (phones that support it)"))
+
+
+# --------------------------------------------------------------------------------------- pages
+
+
+def _agent(request) -> Agent:
+    return agent_for_user(request.user)
+
+
+def _console_strings() -> dict:
+    """Texts the browser shows that are not in the page's HTML templates, in the request's language."""
+    return {
+        "online": _("Online"),
+        "away": _("Away"),
+        "offline": _("Offline"),
+        "go_online": _("Go online"),
+        "go_offline": _("Go offline"),
+        "waiting_online": _("You are online. Offers appear here; keep this tab open."),
+        "waiting_offline": _("You are offline and receive no offers. Go online when you have time."),
+        "waiting_away": _("You are away and receive no offers."),
+        "suspended": _("You are suspended and receive no offers."),
+        "connecting": _("Connecting…"),
+        "connection_lost": _("Connection lost. Reconnecting in {seconds} s…"),
+        "reconnecting": _("Reconnecting…"),
+        "offline_network": _("Your device is offline. We reconnect as soon as the network is back."),
+        "reconnected": _("Connected again. Everything is up to date."),
+        "retry_now": _("Retry now"),
+        "withdrawn_expired": _("This offer expired."),
+        "withdrawn_taken": _("Another agent took this one."),
+        "withdrawn_cancelled": _("The customer left; the offer was withdrawn."),
+        "withdrawn_gone": _("This offer is no longer available."),
+        "offer_unavailable": _("Another agent took this one. Back to waiting."),
+        "accepting": _("Accepting…"),
+        "declining": _("Declining…"),
+        "seconds_left": _("{seconds} s left"),
+        "expired": _("Expired"),
+        "new_offer": _("New offer"),
+        "new_offer_body": _("{language} · {pay} · {summary}"),
+        "new_message": _("New message from the customer"),
+        "priority": _("Priority {priority}"),
+        "surge": _("surge ×{surge}"),
+        "send_failed": _("Could not send. Your text is kept; try again."),
+        "resolved": _("Ticket resolved. Its pay will appear on your earnings page in a moment."),
+        "handed_back": _("Ticket handed back to the bot."),
+        "ticket_gone": _("This ticket is no longer assigned to you."),
+        "load_failed": _("Could not load the ticket. Retrying…"),
+        "customer": _("Customer"),
+        "bot": _("Bot"),
+        "agent": _("You"),
+        "system": _("System"),
+        "yes": _("yes"),
+        "no": _("no"),
+        "none": _("none"),
+        "vip": _("VIP"),
+        "vulnerable": _("vulnerable customer"),
+        "required": _("This field is required."),
+        "iban_checksum": _("This IBAN is not valid: check the digits (the checksum does not match)."),
+        "iban_short": _("This IBAN is too short."),
+        "saved": _("Saved."),
+        "error_generic": _("Something went wrong. Please try again."),
+        "no_pool_median": _("Not enough data for the pool yet."),
+        "share_text": _("{rate} offers per online hour; pool median {median} ({percent} %)."),
+        "reasons": {
+            "customer_request": _("Customer asked for a person"),
+            "negative_sentiment": _("Upset customer"),
+            "complex_case": _("Complex case"),
+            "sensitive": _("Sensitive topic"),
+            "bot_low_confidence": _("Bot unsure"),
+            "policy": _("Policy requires a person"),
+        },
+    }
+
+
+@role_required(Role.AGENT)
+def home(request):
+    agent = _agent(request)
+    now = timezone.now()
+    context = {
+        "agent": agent,
+        "earnings_today": agent_earnings_today(agent=agent, now=now),
+        "surge": surge_now(),
+        "offer_share": agent_offer_share(agent=agent, now=now),
+        "console_config": {
+            "wsPath": "/ws/agent/",
+            "summaryUrl": reverse("agent-summary"),
+            "earningsUrl": reverse("agent-earnings"),
+            "loginUrl": reverse("login"),
+            "preferences": notification_preferences(agent),
+            "strings": _console_strings(),
+        },
+        "nav": "home",
+    }
+    return render(request, "agents/console_home.html", context)
+
+
+@role_required(Role.AGENT)
+def summary(request):
+    return JsonResponse(console_summary(agent=_agent(request)))
+
+
+@role_required(Role.AGENT)
+def profile(request):
+    agent = _agent(request)
+    if request.method == "POST":
+        form = NotificationPreferencesForm(request.POST)
+        if form.is_valid():
+            agent_notification_preferences_set(agent=agent, **form.cleaned_data)
+            messages.success(request, _("Your notification preferences are saved."))
+            return redirect("agent-profile")
+    else:
+        form = NotificationPreferencesForm(initial=notification_preferences(agent))
+    context = {
+        "agent": agent,
+        "languages": agent_languages(agent),
+        "skills": agent_skills(agent),
+        "skill_rows": sorted(agent.skill_levels.all(), key=lambda row: row.skill.code),
+        "form": form,
+        "payout_ok": agent.has_valid_payout_details,
+        "profile_config": {"strings": _console_strings(), "payoutUrl": "/api/v1/me/payout-details/"},
+        "nav": "profile",
+    }
+    return render(request, "agents/console_profile.html", context)
+
+
+@role_required(Role.AGENT)
+def earnings(request):
+    agent = _agent(request)
+    periods = agent_earnings(agent=agent)
+    context = {"agent": agent, "periods": periods, "nav": "earnings"}
+    return render(request, "agents/console_earnings.html", context)

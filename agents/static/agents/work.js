@@ -1,0 +1,299 @@
+// The work view: one tab per open ticket with the bot's transcript and hand-off dossier, the
+// conversation arriving live, a reply box, Resolve and Hand back.
+
+import { api, ApiError, clearErrors, cloneTemplate, format, formatTime, languageName, showErrors } from "./api.js";
+
+export class WorkView {
+  constructor(root, strings, { onClosed }) {
+    this.root = root;
+    this.strings = strings;
+    this.onClosed = onClosed;
+    this.tablist = root.querySelector("[data-tablist]");
+    this.panels = root.querySelector("[data-panels]");
+    this.tickets = new Map(); // ticket id -> {tab, panel, messageIds, loaded}
+    this.tablist.addEventListener("keydown", (event) => this.onTabKey(event));
+  }
+
+  ids() {
+    return [...this.tickets.keys()];
+  }
+
+  has(ticketId) {
+    return this.tickets.has(ticketId);
+  }
+
+  // Open tickets as the server lists them: add the missing, close the ones no longer ours.
+  reconcile(openIds) {
+    for (const id of openIds) this.open(id, { focus: false });
+    for (const id of this.ids()) {
+      if (!openIds.includes(id)) this.close(id, this.strings.ticket_gone);
+    }
+  }
+
+  open(ticketId, { focus = true, preview = null } = {}) {
+    let entry = this.tickets.get(ticketId);
+    if (!entry) {
+      entry = this.build(ticketId);
+      if (preview) this.fill(entry, preview);
+      this.load(entry);
+    }
+    this.root.hidden = false;
+    if (focus || this.tickets.size === 1) this.select(ticketId, focus);
+    return entry;
+  }
+
+  build(ticketId) {
+    const prefix = `t-${ticketId.slice(0, 8)}`;
+    const tab = document.createElement("button");
+    tab.type = "button";
+    tab.className = "tab";
+    tab.setAttribute("role", "tab");
+    tab.id = `${prefix}-tab`;
+    tab.dataset.ticketId = ticketId;
+    tab.setAttribute("aria-controls", `${prefix}-panel`);
+    tab.innerHTML = '<span class="tab-name"></span><span class="tab-badge" hidden>●</span>';
+    tab.querySelector(".tab-name").textContent = "…";
+    tab.addEventListener("click", () => this.select(ticketId, true));
+    const panel = cloneTemplate("ticket-template", prefix);
+    panel.id = `${prefix}-panel`;
+    panel.setAttribute("aria-labelledby", tab.id);
+    panel.dataset.ticketId = ticketId;
+    this.tablist.append(tab);
+    this.panels.append(panel);
+    const entry = { id: ticketId, tab, panel, messageIds: new Set(), loaded: false, busy: false };
+    this.tickets.set(ticketId, entry);
+    this.wire(entry);
+    return entry;
+  }
+
+  select(ticketId, focusTab) {
+    for (const [id, entry] of this.tickets) {
+      const selected = id === ticketId;
+      entry.tab.setAttribute("aria-selected", String(selected));
+      entry.tab.tabIndex = selected ? 0 : -1;
+      entry.panel.hidden = !selected;
+      if (selected) entry.tab.querySelector(".tab-badge").hidden = true;
+    }
+    if (focusTab) this.tickets.get(ticketId)?.tab.focus();
+  }
+
+  onTabKey(event) {
+    const tabs = [...this.tablist.querySelectorAll('[role="tab"]')];
+    const index = tabs.indexOf(document.activeElement);
+    if (index < 0) return;
+    let next = null;
+    if (event.key === "ArrowRight") next = tabs[(index + 1) % tabs.length];
+    else if (event.key === "ArrowLeft") next = tabs[(index - 1 + tabs.length) % tabs.length];
+    else if (event.key === "Home") next = tabs[0];
+    else if (event.key === "End") next = tabs[tabs.length - 1];
+    if (next) {
+      event.preventDefault();
+      this.select(next.dataset.ticketId, true);
+    }
+  }
+
+  async load(entry, attempt = 0) {
+    try {
+      const ticket = await api("GET", `/api/v1/tickets/${entry.id}/`);
+      if (!this.tickets.has(entry.id)) return;
+      if (!["assigned"].includes(ticket.status)) {
+        this.close(entry.id, this.strings.ticket_gone);
+        return;
+      }
+      this.fill(entry, ticket);
+      entry.loaded = true;
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 403 || error.status === 404)) {
+        this.close(entry.id, this.strings.ticket_gone);
+        return;
+      }
+      const slot = entry.panel.querySelector("[data-reply-form] [data-error-for='text']");
+      slot.textContent = this.strings.load_failed;
+      setTimeout(() => this.tickets.has(entry.id) && this.load(entry, attempt + 1), Math.min(30000, 1000 * 2 ** attempt));
+    }
+  }
+
+  fill(entry, ticket) {
+    const { panel, tab } = entry;
+    const customer = ticket.customer || {};
+    const name = customer.display_name || this.strings.customer;
+    tab.querySelector(".tab-name").textContent = name;
+    panel.querySelector("[data-customer-name]").textContent = name;
+    const meta = [languageName(ticket.language), this.strings.reasons[ticket.reason] || ticket.reason];
+    meta.push(format(this.strings.priority, { priority: ticket.priority }));
+    if (customer.tier === "vip") meta.push(this.strings.vip);
+    if (customer.vulnerable) meta.push(this.strings.vulnerable);
+    const skills = (ticket.skills || []).map((s) => (typeof s === "string" ? s : s.code));
+    if (skills.length) meta.push(skills.join(", "));
+    panel.querySelector("[data-ticket-meta]").textContent = meta.join(" · ");
+    panel.querySelector("[data-summary]").textContent = ticket.summary || "";
+    const handoff = ticket.handoff || {};
+    panel.querySelector("[data-suggested]").textContent = handoff.suggested_next_step || this.strings.none;
+    panel.querySelector("[data-confidence]").textContent =
+      handoff.bot_confidence === undefined || handoff.bot_confidence === null
+        ? this.strings.none
+        : `${Math.round(Number(handoff.bot_confidence) * 100)} %`;
+    const attempted = panel.querySelector("[data-attempted]");
+    attempted.replaceChildren(
+      ...(handoff.attempted || []).map((item) => {
+        const li = document.createElement("li");
+        li.textContent = typeof item === "string" ? item : JSON.stringify(item);
+        return li;
+      }),
+    );
+    if (!attempted.children.length) attempted.textContent = this.strings.none;
+    const verified = panel.querySelector("[data-verified]");
+    verified.replaceChildren();
+    for (const [key, value] of Object.entries(handoff.verified_facts || {})) {
+      const dt = document.createElement("dt");
+      dt.textContent = key.replaceAll("_", " ");
+      const dd = document.createElement("dd");
+      dd.textContent = value === true ? this.strings.yes : value === false ? this.strings.no : typeof value === "object" ? JSON.stringify(value) : String(value);
+      verified.append(dt, dd);
+    }
+    if (!verified.children.length) verified.textContent = this.strings.none;
+    const messages = ticket.messages || (ticket.transcript || []).map((m) => ({ author_kind: m.role, text: m.text, at: m.at }));
+    for (const message of messages) this.addMessage(entry, message, { quiet: true });
+  }
+
+  addMessage(entry, message, { quiet = false } = {}) {
+    const key = message.id || `${message.author_kind}|${message.at}|${message.text}`;
+    if (entry.messageIds.has(key)) return false;
+    // A preview from the offer has no ids; drop it once the real messages arrive.
+    if (message.id) {
+      for (const li of entry.panel.querySelectorAll("[data-messages] li[data-preview]")) li.remove();
+    }
+    entry.messageIds.add(key);
+    const list = entry.panel.querySelector("[data-messages]");
+    const li = renderMessage(message, this.strings);
+    if (!message.id) li.dataset.preview = "1";
+    const seq = message.seq ?? null;
+    if (seq !== null) {
+      li.dataset.seq = seq;
+      const later = [...list.children].find((el) => el.dataset.seq && Number(el.dataset.seq) > seq);
+      list.insertBefore(li, later || null);
+    } else {
+      list.append(li);
+    }
+    const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 120;
+    if (nearBottom || !quiet) list.scrollTop = list.scrollHeight;
+    if (!quiet && entry.tab.getAttribute("aria-selected") !== "true") entry.tab.querySelector(".tab-badge").hidden = false;
+    return true;
+  }
+
+  incoming(ticketId, message) {
+    const entry = this.tickets.get(ticketId);
+    if (!entry) return false;
+    return this.addMessage(entry, message) && message.author_kind === "customer";
+  }
+
+  wire(entry) {
+    const { panel } = entry;
+    const reply = panel.querySelector("[data-reply-form]");
+    const textarea = reply.querySelector("textarea");
+    textarea.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        reply.requestSubmit();
+      }
+    });
+    reply.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = textarea.value.trim();
+      clearErrors(reply);
+      if (!text) {
+        reply.querySelector("[data-error-for='text']").textContent = this.strings.required;
+        textarea.setAttribute("aria-invalid", "true");
+        textarea.focus();
+        return;
+      }
+      const button = reply.querySelector("button[type=submit]");
+      button.disabled = true;
+      try {
+        const message = await api("POST", `/api/v1/tickets/${entry.id}/messages/`, { text });
+        this.addMessage(entry, message);
+        textarea.value = "";
+        textarea.focus();
+      } catch (error) {
+        showErrors(reply, error, this.strings.send_failed) ||
+          (reply.querySelector("[data-error-for='text']").textContent = this.strings.send_failed);
+        if (error instanceof ApiError && error.status === 409) this.load(entry);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    const resolve = panel.querySelector("[data-resolve-form]");
+    resolve.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const data = new FormData(resolve);
+      const body = {
+        outcome: data.get("outcome") || "",
+        notes: data.get("notes") || "",
+        bot_feedback: { escalation_avoidable: data.get("escalation_avoidable") === "on", comment: data.get("comment") || "" },
+      };
+      clearErrors(resolve);
+      if (!body.outcome) {
+        resolve.querySelector("[data-error-for='outcome']").textContent = this.strings.required;
+        resolve.querySelector("input[name=outcome]").focus();
+        return;
+      }
+      await this.finish(entry, resolve, `/api/v1/tickets/${entry.id}/resolve/`, body, this.strings.resolved);
+    });
+
+    const handBack = panel.querySelector("[data-handback-form]");
+    handBack.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = { notes: new FormData(handBack).get("notes") || "" };
+      await this.finish(entry, handBack, `/api/v1/tickets/${entry.id}/hand-back/`, body, this.strings.handed_back);
+    });
+  }
+
+  async finish(entry, form, url, body, doneMessage) {
+    if (entry.busy) return;
+    entry.busy = true;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      await api("POST", url, body);
+      this.close(entry.id, doneMessage, { done: true });
+    } catch (error) {
+      showErrors(form, error, this.strings.error_generic);
+    } finally {
+      entry.busy = false;
+      button.disabled = false;
+    }
+  }
+
+  close(ticketId, message, { done = false } = {}) {
+    const entry = this.tickets.get(ticketId);
+    if (!entry) return;
+    const wasSelected = entry.tab.getAttribute("aria-selected") === "true";
+    entry.tab.remove();
+    entry.panel.remove();
+    this.tickets.delete(ticketId);
+    if (this.tickets.size === 0) this.root.hidden = true;
+    else if (wasSelected) this.select(this.ids()[0], false);
+    this.onClosed(ticketId, message, done);
+  }
+}
+
+export function renderMessage(message, strings) {
+  const li = document.createElement("li");
+  const kind = message.author_kind || message.role || "system";
+  li.className = `message-item from-${kind}`;
+  const who = document.createElement("span");
+  who.className = "message-who";
+  who.textContent = strings[kind] || kind;
+  const time = document.createElement("time");
+  time.className = "message-time";
+  if (message.at) {
+    time.dateTime = message.at;
+    time.textContent = formatTime(message.at);
+  }
+  const text = document.createElement("p");
+  text.className = "message-text";
+  text.textContent = message.text;
+  li.append(who, time, text);
+  return li;
+}

@@ -1,0 +1,160 @@
+"""Playwright fixtures: Debian's Chromium, headless, against the live stack (real uvicorn, Celery
+worker and beat on the test database). Screenshots go to screenshots/ at the repository root."""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.factories import PASSWORD
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse ORM
+    # calls from the test body; they are plain synchronous calls here, so allow them (Playwright's and
+    # pytest-django's documented workaround).
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class ConsolePage:
+    """One browser tab of the console, with the JavaScript errors it logged and the websocket frames."""
+
+    def __init__(self, page: Page, base_url: str, size: str):
+        self.page = page
+        self.base_url = base_url
+        self.size = size
+        self.errors: list[str] = []
+        self.sent_frames: list[str] = []
+        self.received_frames: list[str] = []
+        self.sockets = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        page.on("websocket", self._on_websocket)
+
+    def _on_websocket(self, ws):
+        self.sockets.append(ws)
+        ws.on("framesent", lambda payload: self.sent_frames.append(payload))
+        ws.on("framereceived", lambda payload: self.received_frames.append(payload))
+
+    def goto(self, path: str):
+        self.page.goto(self.base_url + path)
+        return self.page
+
+    def sign_in(self, username: str, password: str = PASSWORD):
+        self.goto("/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
+        self.page.locator("form button[type=submit]").click()
+        self.page.wait_for_url(re.compile(r".*/agent/$"))
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{name}-{self.size}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def wait_for(self, condition, timeout: float = 20):
+        """Like wait_until, but lets Playwright deliver its events (websocket frames) while waiting:
+        the sync API only dispatches them inside its own calls, never during time.sleep."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"condition not met within {timeout}s")
+
+    def js_errors(self) -> list[str]:
+        # The browser logs every 4xx answer (a 400 the page shows next to a field is expected) and every
+        # refused websocket while the server is down (the reconnect test); JavaScript errors remain.
+        expected = ("Failed to load resource", "WebSocket connection to")
+        return [e for e in self.errors if not e.startswith(expected)]
+
+
+@pytest.fixture
+def open_console(browser, live_stack):
+    contexts = []
+
+    def open_(size: str = "desktop", locale: str = "en-US") -> ConsolePage:
+        viewport = PHONE if size == "phone" else DESKTOP
+        context = browser.new_context(
+            viewport=viewport,
+            locale=locale,
+            is_mobile=size == "phone",
+            has_touch=size == "phone",
+            reduced_motion="reduce",
+        )
+        context.grant_permissions(["notifications"], origin=live_stack.base_url)
+        contexts.append(context)
+        return ConsolePage(context.new_page(), live_stack.base_url, size)
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+def wait_until(condition, timeout: float = 20, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def escalate(base_url: str, token: str, **fields) -> dict:
+    """A ticket posted through the intake API, as the bot platform does it."""
+    body = {
+        "external_id": f"chat-{time.time_ns()}",
+        "customer": {"ref": "c-42", "display_name": "Anna", "tier": "standard", "vulnerable": False},
+        "language": "de",
+        "skills": ["payments"],
+        "reason": "customer_request",
+        "priority": 2,
+        "sentiment": -0.6,
+        "summary": "Double charge on order 1234, customer upset",
+        "handoff": {
+            "bot_confidence": 0.31,
+            "attempted": ["kb:refund-policy", "tool:order-lookup"],
+            "verified_facts": {"order_id": "1234", "identity_checked": True},
+            "suggested_next_step": "refund one of the two charges",
+        },
+        "transcript": [
+            {"role": "customer", "text": "I was charged twice for order 1234!", "at": "2026-11-21T10:00:00+01:00"},
+            {"role": "bot", "text": "I am sorry. Let me get a colleague.", "at": "2026-11-21T10:00:05+01:00"},
+        ],
+        **fields,
+    }
+    response = httpx.post(
+        f"{base_url}/api/v1/tickets/", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=15
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+__all__ = ["expect", "escalate", "wait_until"]
