@@ -45,7 +45,12 @@ def agent_earnings_today(*, agent: Agent, now: dt.datetime | None = None) -> lis
         .annotate(amount=Sum("amount"))
         .order_by("currency")
     )
-    return [{"currency": row["currency"], "amount": row["amount"]} for row in rows]
+    earned = [{"currency": row["currency"], "amount": row["amount"]} for row in rows]
+    if not earned:
+        from payouts.services import DEFAULT_CURRENCY
+
+        earned = [{"currency": DEFAULT_CURRENCY, "amount": Decimal("0.00")}]
+    return earned
 
 
 def agent_offer_share(*, agent: Agent, now: dt.datetime | None = None) -> dict:
@@ -83,6 +88,19 @@ PAYOUT_STATE_LABELS = {
     "draft": gettext_lazy("In a payout being prepared"),
     "held": gettext_lazy("Held"),
     "open": gettext_lazy("Not paid out yet"),
+}
+
+
+# The ledger's kinds in the agent's language (payouts' choices carry English labels only).
+PAY_LINE_KIND_LABELS = {
+    "base": gettext_lazy("Base pay"),
+    "time": gettext_lazy("Time"),
+    "premium": gettext_lazy("Premiums"),
+    "surge": gettext_lazy("Surge"),
+    "floor_topup": gettext_lazy("Top-up to the offered estimate"),
+    "quality_bonus": gettext_lazy("Quality bonus"),
+    "adjustment": gettext_lazy("Adjustment"),
+    "earnings_floor_topup": gettext_lazy("Earnings floor top-up"),
 }
 
 
@@ -136,6 +154,7 @@ def agent_earnings(*, agent: Agent, weeks: int = 12, now: dt.datetime | None = N
         if batch is None:
             held = next((item for item in held_items if item.batch.period_start <= day <= item.batch.period_end), None)
         state = batch.status if batch is not None else ("held" if held is not None else "open")
+        line.kind_label = PAY_LINE_KIND_LABELS.get(line.kind) or line.get_kind_display()
         line.payout_state = state
         line.payout_label = PAYOUT_STATE_LABELS[state]
         line.payout_batch = batch

@@ -116,6 +116,13 @@ export function formatMoney(amount, currency) {
   }
 }
 
+export function formatDecimal(value, digits = 2) {
+  const lang = document.documentElement.lang || "en";
+  const number = Number(value);
+  if (Number.isNaN(number)) return String(value);
+  return number.toLocaleString(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
 export function formatTime(iso) {
   if (!iso) return "";
   const lang = document.documentElement.lang || "en";

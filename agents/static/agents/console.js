@@ -3,7 +3,7 @@
 // updates what is on screen instead of duplicating it.
 
 import { askNotificationPermission, beep, notify, unlockAudio, vibrate } from "./alerts.js";
-import { api, ApiError, cloneTemplate, format, formatMoney, languageName } from "./api.js";
+import { api, ApiError, cloneTemplate, format, formatDecimal, formatMoney, languageName } from "./api.js";
 import { AgentSocket } from "./socket.js";
 import { renderMessage, WorkView } from "./work.js";
 
@@ -154,7 +154,7 @@ function fillOffer(card, frame) {
   const pay = frame.pay_estimate || {};
   card.querySelector("[data-pay]").textContent = pay.amount ? formatMoney(pay.amount, pay.currency) : "–";
   card.querySelector("[data-surge-note]").textContent =
-    pay.surge && Number(pay.surge) !== 1 ? format(S.surge, { surge: pay.surge }) : "";
+    pay.surge && Number(pay.surge) !== 1 ? format(S.surge, { surge: formatDecimal(pay.surge) }) : "";
   card.querySelector("[data-language]").textContent = languageName(ticket.language);
   const skills = (ticket.skills || []).map((s) => (typeof s === "string" ? s : s.code));
   card.querySelector("[data-skills]").textContent = skills.length ? skills.join(", ") : S.none;
@@ -358,10 +358,8 @@ function updateTitle() {
 async function refreshSummary() {
   try {
     const summary = await api("GET", config.summaryUrl);
-    el.earnings.textContent = summary.earnings_today.length
-      ? summary.earnings_today.map((row) => formatMoney(row.amount, row.currency)).join(" · ")
-      : "0.00";
-    el.surge.textContent = `×${summary.surge}`;
+    el.earnings.textContent = summary.earnings_today.map((row) => formatMoney(row.amount, row.currency)).join(" · ");
+    el.surge.textContent = `×${formatDecimal(summary.surge)}`;
     const share = summary.offer_share;
     if (share.percent === null) {
       el.sharePercent.textContent = "–";
@@ -369,7 +367,11 @@ async function refreshSummary() {
       el.shareFill.style.width = "0%";
     } else {
       el.sharePercent.textContent = `${share.percent} %`;
-      el.shareText.textContent = format(S.share_text, { rate: share.rate, median: share.pool_median, percent: share.percent });
+      el.shareText.textContent = format(S.share_text, {
+        rate: formatDecimal(share.rate, 1),
+        median: formatDecimal(share.pool_median, 1),
+        percent: share.percent,
+      });
       el.shareFill.style.width = `${Math.min(100, share.percent / 2)}%`;
     }
   } catch {
@@ -481,6 +483,7 @@ el.bannerRetry.addEventListener("click", () => socket.reconnectNow());
 document.addEventListener("visibilitychange", () => !document.hidden && updateTitle());
 socket.connect();
 updateWaiting();
+refreshSummary(); // the same number format as every later refresh
 
 // For people debugging in the browser's console; the tests drive the page through its UI.
 window.agentConsole = { socket, offers, work };
