@@ -190,6 +190,16 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# The platform's own bank account, debited by SEPA payout files. The default is a demo account.
+PAYOUT_DEBTOR = {
+    key: value
+    for key, value in {
+        "name": env.str("PAYOUT_DEBTOR_NAME", default=""),
+        "IBAN": env.str("PAYOUT_DEBTOR_IBAN", default=""),
+        "BIC": env.str("PAYOUT_DEBTOR_BIC", default=""),
+    }.items()
+    if value
+}
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 DEMO_WEBHOOK_URL = env.str("DEMO_WEBHOOK_URL", default="")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

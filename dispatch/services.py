@@ -108,21 +108,29 @@ def _choose_stage(ticket: Ticket, stages: list[Stage], start: int):
     return stages[-1], None, [], False
 
 
-def _record_stage(ticket: Ticket, stage: Stage, now) -> None:
+def _record_stage(ticket: Ticket, stage: Stage, *, time_stage: Stage, now) -> None:
+    """Remember how far the escalation went. Alerts fire only once the wait has really reached the
+    alert step: skipping ahead (nobody eligible) may widen the search early, never the alarm."""
     reached = max((s["stage"] for s in ticket.escalation_steps_done), default=0)
-    if stage.number <= reached:
-        return
-    steps = [*ticket.escalation_steps_done, {"stage": stage.number, "at": now.isoformat(), **stage.as_dict()}]
-    Ticket.objects.filter(pk=ticket.pk).update(escalation_steps_done=steps, skill_relaxation=stage.skill_relaxation)
-    ticket.escalation_steps_done = steps
-    ticket.skill_relaxation = stage.skill_relaxation
-    if stage.alert_supervisors:
+    if time_stage.alert_supervisors and not any(s.get("alerted") for s in ticket.escalation_steps_done):
         supervisor_alert_raise(
             kind="ticket_waiting",
             ticket=ticket,
             message=f"Ticket {ticket.external_id} ({ticket.language}) has waited "
             f"{int((now - ticket.queued_at).total_seconds())} s without an agent.",
         )
+        stage = max(stage, time_stage, key=lambda s: s.number)
+        steps = [
+            *ticket.escalation_steps_done,
+            {"stage": stage.number, "at": now.isoformat(), "alerted": True, **stage.as_dict()},
+        ]
+    elif stage.number > reached:
+        steps = [*ticket.escalation_steps_done, {"stage": stage.number, "at": now.isoformat(), **stage.as_dict()}]
+    else:
+        return
+    Ticket.objects.filter(pk=ticket.pk).update(escalation_steps_done=steps, skill_relaxation=stage.skill_relaxation)
+    ticket.escalation_steps_done = steps
+    ticket.skill_relaxation = stage.skill_relaxation
 
 
 def supervisor_alert_raise(*, kind: str, message: str, ticket=None, agent=None) -> SupervisorAlert | None:
@@ -181,9 +189,12 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
         stages = escalation_stages(policy)
         waited = (now - ticket.queued_at).total_seconds()
         reached = max((s["stage"] for s in ticket.escalation_steps_done), default=0)
-        start = max(stage_reached(stages, waited_seconds=waited), reached)
+        time_stage = stages[stage_reached(stages, waited_seconds=waited)]
+        start = max(time_stage.number, reached)
         stage, requirements, candidates, included_refusers = _choose_stage(ticket, stages, start)
-        _record_stage(ticket, stage, now)
+        # With nobody eligible anywhere, keep the stage the wait has reached: skipping is for finding
+        # someone, and there is nobody to find.
+        _record_stage(ticket, stage if candidates else stages[start], time_stage=time_stage, now=now)
         if not candidates:
             return []
         levels = _skill_levels([a.pk for a in candidates], requirements)

@@ -71,6 +71,7 @@ async def run_agents(ws_url: str, tokens: list[str], offer_seen: dict, assigned_
     import websockets
 
     connected = 0
+    finished = 0
 
     async def agent(token: str):
         nonlocal connected
@@ -79,7 +80,7 @@ async def run_agents(ws_url: str, tokens: list[str], offer_seen: dict, assigned_
         ) as ws:
             await ws.send(json.dumps({"type": "presence", "status": "online"}))
             connected += 1
-            if connected == len(tokens):
+            if connected + finished == len(tokens):
                 ready.set()
             accepted_at: dict[str, float] = {}
             async for raw in ws:
@@ -92,7 +93,19 @@ async def run_agents(ws_url: str, tokens: list[str], offer_seen: dict, assigned_
                 elif frame["type"] == "assigned" and frame["offer_id"] in accepted_at:
                     assigned_latency.append(time.perf_counter() - accepted_at.pop(frame["offer_id"]))
 
-    await asyncio.gather(*(agent(t) for t in tokens), return_exceptions=True)
+    async def guarded(token: str):
+        nonlocal finished
+        try:
+            await agent(token)
+        except Exception as exc:  # noqa: BLE001 - reported, and the run goes on with those connected
+            failures.append(repr(exc))
+            finished += 1
+            if connected + finished == len(tokens):
+                ready.set()
+
+    failures: list[str] = []
+    run_agents.failures = failures
+    await asyncio.gather(*(guarded(t) for t in tokens))
 
 
 async def post_tickets(base_url: str, bot_token: str, count: int, rate: float, sent_at: dict):

@@ -71,6 +71,8 @@ def live_stack(django_db_setup, django_db_blocker):
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONUNBUFFERED": "1",
         "FAST_PASSWORD_HASHER": "true",
+        # Webhook retries back off from 1 s instead of 10 s, so delivery tests finish quickly.
+        "WEBHOOK_RETRY_BASE_SECONDS": "1",
     }
     stack = LiveStack(env=env, log_dir=log_dir)
     try:

@@ -8,59 +8,82 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0004_suspensionappeal'),
-        ('dispatch', '0001_initial'),
+        ("agents", "0004_suspensionappeal"),
+        ("dispatch", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Shift',
+            name="Shift",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('starts_at', models.DateTimeField(db_index=True)),
-                ('ends_at', models.DateTimeField()),
-                ('languages', models.JSONField(blank=True, default=list)),
-                ('skills', models.JSONField(blank=True, default=list)),
-                ('places', models.PositiveSmallIntegerField()),
-                ('booked_count', models.PositiveSmallIntegerField(default=0)),
-                ('hourly_guarantee_amount', models.DecimalField(decimal_places=2, default=Decimal('0.00'), max_digits=8)),
-                ('hourly_guarantee_currency', models.CharField(default='EUR', max_length=3)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('published_at', models.DateTimeField(auto_now_add=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('published_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("starts_at", models.DateTimeField(db_index=True)),
+                ("ends_at", models.DateTimeField()),
+                ("languages", models.JSONField(blank=True, default=list)),
+                ("skills", models.JSONField(blank=True, default=list)),
+                ("places", models.PositiveSmallIntegerField()),
+                ("booked_count", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "hourly_guarantee_amount",
+                    models.DecimalField(decimal_places=2, default=Decimal("0.00"), max_digits=8),
+                ),
+                ("hourly_guarantee_currency", models.CharField(default="EUR", max_length=3)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("published_at", models.DateTimeField(auto_now_add=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ShiftBooking',
+            name="ShiftBooking",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('booked_at', models.DateTimeField(auto_now_add=True)),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shift_bookings', to='agents.agent')),
-                ('shift', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bookings', to='dispatch.shift')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("booked_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="shift_bookings", to="agents.agent"
+                    ),
+                ),
+                (
+                    "shift",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="bookings", to="dispatch.shift"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='shift',
-            constraint=models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('starts_at'))), name='shift_ends_after_start'),
+            model_name="shift",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ends_at__gt", models.F("starts_at"))), name="shift_ends_after_start"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='shift',
-            constraint=models.CheckConstraint(condition=models.Q(('places__gte', 1)), name='shift_places_positive'),
+            model_name="shift",
+            constraint=models.CheckConstraint(condition=models.Q(("places__gte", 1)), name="shift_places_positive"),
         ),
         migrations.AddConstraint(
-            model_name='shift',
-            constraint=models.CheckConstraint(condition=models.Q(('booked_count__lte', models.F('places'))), name='shift_not_overbooked'),
+            model_name="shift",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("booked_count__lte", models.F("places"))), name="shift_not_overbooked"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='shift',
-            constraint=models.CheckConstraint(condition=models.Q(('hourly_guarantee_amount__gte', 0)), name='shift_guarantee_not_negative'),
+            model_name="shift",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("hourly_guarantee_amount__gte", 0)), name="shift_guarantee_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='shiftbooking',
-            constraint=models.UniqueConstraint(fields=('shift', 'agent'), name='shift_booking_once_per_agent'),
+            model_name="shiftbooking",
+            constraint=models.UniqueConstraint(fields=("shift", "agent"), name="shift_booking_once_per_agent"),
         ),
     ]

@@ -229,6 +229,18 @@ def test_the_alert_step_raises_one_supervisor_alert(policy):
     assert SupervisorAlert.objects.filter(ticket=ticket, kind="ticket_waiting").count() == 1
 
 
+def test_the_alert_step_does_not_fire_before_its_time_even_when_nobody_is_eligible(policy):
+    set_policy(escalation_steps=[{"after_seconds": 180, "action": "alert_supervisors", "value": None}])
+    ticket = TicketFactory(language="sv")
+    dispatch(ticket)
+    assert not SupervisorAlert.objects.filter(ticket=ticket).exists()
+    ticket.refresh_from_db()
+    ticket.queued_at = timezone.now() - timedelta(seconds=181)
+    ticket.save()
+    dispatch(ticket)
+    assert SupervisorAlert.objects.filter(ticket=ticket, kind="ticket_waiting").count() == 1
+
+
 def test_cancel_withdraws_pending_offers(policy):
     agent = online(AgentFactory(languages=["en"]))
     ticket = TicketFactory(language="en")
