@@ -331,6 +331,38 @@ def profile(request):
     return render(request, "agents/console_profile.html", context)
 
 
+def agent_shifts(*, agent: Agent, now: dt.datetime | None = None) -> list:
+    """Upcoming shifts (dispatch.shifts, read-only) with what this agent may do about each."""
+    from dispatch.shifts import RELEASE_CUTOFF, claim_problems, shifts_upcoming
+
+    now = now or timezone.now()
+    rows = []
+    for shift in shifts_upcoming(now=now):
+        shift.booked_by_me = any(booking.agent_id == agent.pk for booking in shift.bookings.all())
+        shift.places_left = shift.places - shift.booked_count
+        shift.release_until = shift.starts_at - RELEASE_CUTOFF
+        shift.can_release = shift.booked_by_me and now <= shift.release_until and shift.cancelled_at is None
+        shift.problems = [] if shift.booked_by_me else claim_problems(shift=shift, agent=agent, now=now)
+        shift.can_claim = not shift.booked_by_me and not shift.problems and shift.places_left > 0
+        rows.append(shift)
+    return rows
+
+
+@role_required(Role.AGENT)
+def shifts(request):
+    from dispatch.shifts import RELEASE_CUTOFF
+
+    agent = _agent(request)
+    context = {
+        "agent": agent,
+        "shifts": agent_shifts(agent=agent),
+        "release_cutoff_hours": int(RELEASE_CUTOFF.total_seconds() // 3600),
+        "shifts_config": {"strings": _console_strings()},
+        "nav": "shifts",
+    }
+    return render(request, "agents/console_shifts.html", context)
+
+
 @role_required(Role.AGENT)
 def earnings(request):
     agent = _agent(request)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("agent/summary/", console.summary, name="agent-summary"),
     path("agent/profile/", console.profile, name="agent-profile"),
     path("agent/earnings/", console.earnings, name="agent-earnings"),
+    path("agent/shifts/", console.shifts, name="agent-shifts"),
     path("supervisor/", views.supervisor_home, name="supervisor-home"),
     path("finance/", views.finance_home, name="finance-home"),
 ]

@@ -1,16 +1,20 @@
 """The agent's console end to end in headless Chromium: real uvicorn, Celery worker and beat,
 PostgreSQL and Redis; tickets come in through the intake API like the bot sends them."""
 
+import datetime as dt
 import json
 import re
+from decimal import Decimal
 
 import httpx
 import pytest
+from django.utils import timezone
 
 from agents.models import Agent
+from dispatch.models import Shift
 from tests.browser.conftest import escalate, expect, wait_until
 from tests.dispatch.conftest import set_policy
-from tests.factories import AgentFactory, integration_with_token
+from tests.factories import AgentFactory, UserFactory, integration_with_token
 from tests.live import wait_for_http
 from tests.tickets.receiver import Receiver
 from tickets.models import Ticket, TicketStatus
@@ -204,6 +208,25 @@ def test_profile_payout_details_are_checked_on_the_spot_and_preferences_stored(l
     assert agent.notification_preferences["sound"] is False
     assert agent.notification_preferences["browser_notification"] is True
     console.screenshot("profile")
+
+    # Shifts: claim a place, and see until when it can be given back.
+    start = timezone.now() + dt.timedelta(days=1)
+    Shift.objects.create(
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=4),
+        languages=["de"],
+        skills=["payments"],
+        places=3,
+        hourly_guarantee_amount=Decimal("14.00"),
+        note="Black Friday evening",
+        published_by=UserFactory(role="supervisor"),
+    )
+    page.get_by_role("link", name="Shifts").click()
+    expect(page.get_by_text("up to 2 hours before the start")).to_be_visible()
+    page.get_by_test_id("shift-claim").click()
+    expect(page.get_by_test_id("shift-booked")).to_be_visible()
+    expect(page.get_by_test_id("shift-release")).to_be_visible()
+    console.screenshot("shifts")
     assert console.js_errors() == []
 
 

@@ -106,8 +106,35 @@ def test_profile_shows_languages_skills_and_the_own_payout_details(agent_page_cl
     assert 'value="DE89370400440532013000"' in page
 
 
-@pytest.mark.parametrize("path", ["/agent/", "/agent/profile/", "/agent/earnings/", "/agent/summary/"])
+@pytest.mark.parametrize(
+    "path", ["/agent/", "/agent/profile/", "/agent/earnings/", "/agent/summary/", "/agent/shifts/"]
+)
 def test_agent_pages_are_for_agents_only(client, path):
     assert client.get(path).status_code == 302  # to the sign-in page
     client.force_login(UserFactory(role="supervisor"))
     assert client.get(path).status_code == 403
+
+
+def test_shifts_show_the_rules_and_what_the_agent_may_do(agent_page_client):
+    from dispatch.models import Shift
+
+    supervisor = UserFactory(role="supervisor")
+    start = timezone.now() + dt.timedelta(days=1)
+    Shift.objects.create(
+        starts_at=start,
+        ends_at=start + dt.timedelta(hours=4),
+        languages=["de"],
+        skills=["payments"],
+        places=2,
+        hourly_guarantee_amount=Decimal("14.00"),
+        published_by=supervisor,
+    )
+    Shift.objects.create(
+        starts_at=start, ends_at=start + dt.timedelta(hours=2), languages=["fr"], places=1, published_by=supervisor
+    )
+    page = agent_page_client.get("/agent/shifts/").content.decode()
+    assert "up to 2 hours before the start" in page
+    assert page.count('data-testid="shift"') == 2
+    assert page.count('data-testid="shift-claim"') == 1
+    assert "The shift needs one of these languages: fr." in page
+    assert "14.00 EUR" in page
