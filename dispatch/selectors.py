@@ -20,9 +20,11 @@ class SkillRequirement:
     level: int
 
 
-def skill_requirements(*, ticket: Ticket, skill_relaxation: int) -> list[SkillRequirement]:
-    """The ticket's required skills at the level in force after `skill_relaxation` levels of relaxation."""
-    rows = TicketSkill.objects.filter(ticket=ticket).select_related("skill").order_by("skill__code")
+def skill_requirements(*, ticket: Ticket, skill_relaxation: int, rows=None) -> list[SkillRequirement]:
+    """The ticket's required skills at the level in force after `skill_relaxation` levels of relaxation.
+    Pass `rows` (its TicketSkill rows with their skills) to reuse what was read already."""
+    if rows is None:
+        rows = TicketSkill.objects.filter(ticket=ticket).select_related("skill").order_by("skill__code")
     return [SkillRequirement(row.skill_id, row.skill.code, max(1, row.min_level - skill_relaxation)) for row in rows]
 
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.models import Agent, AgentSkill
@@ -44,6 +44,9 @@ from tickets.models import Ticket, TicketStatus
 log = logging.getLogger(__name__)
 
 SHORTLIST_SIZE = 50
+# The sweep retries a queued ticket this long after dispatch last looked at it (escalation steps are
+# therefore applied within this many seconds of falling due, when no other trigger came first).
+SWEEP_RETRY_SECONDS = 2
 POOL_MEDIAN_CACHE_KEY = "dispatch:pool-median-offer-rate"
 
 
@@ -63,10 +66,17 @@ def ticket_dispatch_on_commit(*, ticket_id) -> None:
 
 
 def agent_dispatch_on_commit(*, agent_id) -> None:
-    """`agent_id` may have become available: look for queued work for them after commit."""
+    """`agent_id` may have become available: look for queued work for them after commit.
+
+    Nothing is sent when the queue is empty or the same agent was kicked within the last second, so a
+    mass reconnect (a deploy, a network blip) does not flood the worker with empty searches."""
     from dispatch.tasks import dispatch_for_agent_task
 
-    transaction.on_commit(lambda: dispatch_for_agent_task.delay(str(agent_id)))
+    def kick():
+        if queued_tickets().exists() and cache.add(f"dispatch:agent-kick:{agent_id}", 1, timeout=1):
+            dispatch_for_agent_task.delay(str(agent_id))
+
+    transaction.on_commit(kick)
 
 
 def _offer_expiry_on_commit(offer: Offer, timeout_seconds: int) -> None:
@@ -94,10 +104,18 @@ def _pool_median_offer_rate() -> float:
 
 def _choose_stage(ticket: Ticket, stages: list[Stage], start: int):
     """The first stage from `start` on with someone eligible; refusers only when nobody else is."""
+    from tickets.models import TicketSkill
+
+    skill_rows = list(TicketSkill.objects.filter(ticket=ticket).select_related("skill").order_by("skill__code"))
     for include_refusers in (False, True):
         first = start if not include_refusers else len(stages) - 1
+        tried: set[tuple] = set()
         for stage in stages[first:]:
-            requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation)
+            requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation, rows=skill_rows)
+            key = tuple(requirements)
+            if key in tried:
+                continue  # same requirements as a stage that found nobody: nobody here either
+            tried.add(key)
             candidates = list(
                 eligible_agents(ticket=ticket, requirements=requirements, include_refusers=include_refusers).order_by(
                     F("last_offer_at").asc(nulls_first=True), "pk"
@@ -185,6 +203,7 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
         if ticket is None or ticket.status != TicketStatus.QUEUED:
             return []
         now = timezone.now()
+        Ticket.objects.filter(pk=ticket.pk).update(dispatch_attempted_at=now)
         policy = policy_current()
         stages = escalation_stages(policy)
         waited = (now - ticket.queued_at).total_seconds()
@@ -279,6 +298,8 @@ def dispatch_for_agent(*, agent_id, limit: int = 5) -> int:
     agent = Agent.objects.filter(pk=agent_id).first()
     if agent is None or agent.status != Agent.Status.ACTIVE or agent.has_pending_offer or not agent.has_capacity:
         return 0
+    if not queued_tickets().exists():
+        return 0
     offered = 0
     for ticket_id in queued_tickets_for_agent(agent=agent).values_list("pk", flat=True)[:limit]:
         offered += len(ticket_dispatch(ticket_id=ticket_id))
@@ -288,10 +309,17 @@ def dispatch_for_agent(*, agent_id, limit: int = 5) -> int:
     return offered
 
 
-def dispatch_queue(*, limit: int = 100) -> int:
-    """Go through the queue in order (priority, then queue time). Returns offers made."""
+def dispatch_queue(*, limit: int = 50, not_tried_for_seconds: int = 0) -> int:
+    """Go through the queue in order (priority, then queue time). Returns offers made.
+
+    With `not_tried_for_seconds`, only tickets dispatch has not looked at for that long: the sweep
+    catches what the event-driven triggers missed without redoing what they just did."""
+    tickets = queued_tickets()
+    if not_tried_for_seconds:
+        cutoff = timezone.now() - timedelta(seconds=not_tried_for_seconds)
+        tickets = tickets.filter(Q(dispatch_attempted_at__isnull=True) | Q(dispatch_attempted_at__lt=cutoff))
     offered = 0
-    for ticket_id in queued_tickets().values_list("pk", flat=True)[:limit]:
+    for ticket_id in tickets.values_list("pk", flat=True)[:limit]:
         offered += len(ticket_dispatch(ticket_id=ticket_id))
     return offered
 
@@ -410,9 +438,9 @@ def offer_mark_delivered(*, offer_id, agent: Agent) -> bool:
 
 def offer_expire(*, offer_id) -> bool:
     """Expire a pending offer whose time is up; the ticket goes back to the queue. Safe to run twice."""
-    offer = Offer.objects.filter(pk=offer_id).select_related("agent").first()
+    offer = Offer.objects.filter(pk=offer_id, status=OfferStatus.PENDING).select_related("agent").first()
     if offer is None:
-        return False
+        return False  # answered already: the usual case, settled without a transaction
     with transaction.atomic():
         ticket = ticket_lock(ticket_id=offer.ticket_id)
         now = timezone.now()
@@ -566,5 +594,5 @@ def dispatch_sweep() -> dict:
     result["surge"] = str(surge_update(policy=policy))
     result["median_offer_rate"] = pool_median_offer_rate_update()
     # Also when nobody is free: dispatching walks the escalation steps, so alerts still fire on time.
-    result["offered"] = dispatch_queue()
+    result["offered"] = dispatch_queue(not_tried_for_seconds=SWEEP_RETRY_SECONDS)
     return result

@@ -68,6 +68,9 @@ class Ticket(models.Model):
     skill_relaxation = models.PositiveSmallIntegerField(default=0)
     escalation_steps_done = models.JSONField(default=list, blank=True)
     requeue_count = models.PositiveSmallIntegerField(default=0)
+    # When dispatch last looked for an agent for this ticket; the sweep retries only tickets not tried
+    # recently, so it does not redo the work the event-driven triggers just did.
+    dispatch_attempted_at = models.DateTimeField(null=True, blank=True)
     # Per-ticket counters, bumped by an UPDATE that holds the ticket row until commit, so two writers
     # never take the same number (see tickets.services.message_add, tickets.webhooks).
     last_message_seq = models.PositiveIntegerField(default=0)
