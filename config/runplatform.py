@@ -62,7 +62,21 @@ def main() -> int:
             ],
         ),
         "worker": _start(
-            "worker", [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"]
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "dispatch,celery",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
+            ],
         ),
         "beat": _start(
             "beat",

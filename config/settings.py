@@ -127,7 +127,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged task after this long; keep it above the longest countdown.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The queues are read in priority order: offers and their expiry never wait behind sweeps, webhooks
+# or pay. Workers consume both: `celery -A config worker -Q dispatch,celery`.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+CELERY_TASK_ROUTES = {
+    "dispatch.tasks.dispatch_ticket_task": {"queue": "dispatch"},
+    "dispatch.tasks.offer_expire_task": {"queue": "dispatch"},
+    "dispatch.tasks.dispatch_for_agent_task": {"queue": "dispatch"},
+}
 CELERY_TIMEZONE = "UTC"
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=10)
 CELERY_BEAT_SCHEDULE = {

@@ -129,6 +129,8 @@ class LiveStack:
                 "-A",
                 "config",
                 "worker",
+                "-Q",
+                "dispatch,celery",
                 "--loglevel",
                 "INFO",
                 "--concurrency",

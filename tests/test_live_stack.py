@@ -16,6 +16,8 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 async def ws_roundtrip(url: str, headers: dict | None = None) -> dict:
     async with websockets.connect(url, additional_headers=headers or {}, open_timeout=10) as socket:
+        first = json.loads(await asyncio.wait_for(socket.recv(), 10))
+        assert first["type"] == "state"  # the server says where things stand before anything else
         await socket.send(json.dumps({"type": "ping"}))
         return json.loads(await asyncio.wait_for(socket.recv(), 10))
 
