@@ -115,6 +115,11 @@ def open_console(browser, live_stack):
     yield open_
     for context in contexts:
         context.close()
+    # Closing a tab closes its websocket, and the server records that in the database. Let it finish
+    # before the test database is flushed: a TRUNCATE racing that write deadlocks on PostgreSQL.
+    from agents.models import AgentConnection
+
+    wait_until(lambda: not AgentConnection.objects.exists(), timeout=15)
 
 
 def wait_until(condition, timeout: float = 20, interval: float = 0.2):

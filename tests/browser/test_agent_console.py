@@ -141,6 +141,9 @@ def test_sign_in_go_online_accept_reply_resolve_and_see_the_pay(live_stack, open
         assert resolved.status == TicketStatus.RESOLVED
         assert resolved.outcome == "solved"
         assert resolved.bot_feedback == {"escalation_avoidable": True, "comment": "The refund tool could do this."}
+        wait_until(
+            lambda: "ticket.resolved" in {r.headers.get("X-Dispatch-Event") for r in receiver.accepted}, timeout=30
+        )
 
         # The pay lines are written by the worker's pay task; the earnings page shows them, explained.
         console.goto("/agent/earnings/")
