@@ -22,6 +22,45 @@ def _test_settings(settings):
     ]
 
 
+@pytest.fixture(autouse=True)
+def _forget_cached_dispatch_state():
+    """Surge, the pool's median offer rate and the board snapshot are cached in Redis; a test starts
+    without what an earlier test left (the Redis database itself stays: the live stack uses it)."""
+    from django.core.cache import cache
+
+    from dispatch.board import BOARD_CACHE_KEY
+    from dispatch.services import POOL_MEDIAN_CACHE_KEY
+    from dispatch.surge import CACHE_KEY as SURGE_CACHE_KEY
+
+    cache.delete_many([SURGE_CACHE_KEY, POOL_MEDIAN_CACHE_KEY, BOARD_CACHE_KEY])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_retries_when_a_live_process_holds_a_lock():
+    """Transactional tests end with a TRUNCATE of every table. The live worker or server may still be
+    finishing a transaction of that test (an expiry, a sweep), and PostgreSQL then resolves the lock
+    conflict by aborting one side as a deadlock: when it picks the TRUNCATE, try again."""
+    import time
+
+    from django.core.management.base import CommandError
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def _fixture_teardown(self):
+        for attempt in range(5):
+            try:
+                return original(self)
+            except CommandError as exc:
+                if "deadlock" not in f"{exc} {exc.__cause__}" or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _empty_test_redis():
     """Start from an empty Redis: no queued task or channel message of an earlier run leaks in."""
@@ -74,6 +113,8 @@ def live_stack(django_db_setup, django_db_blocker):
         # Webhook retries back off from 1 s instead of 10 s, so delivery tests finish quickly.
         "WEBHOOK_RETRY_BASE_SECONDS": "1",
     }
+    # Browser tests allow sync ORM calls next to Playwright's loop in *this* process; never in the servers.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     stack = LiveStack(env=env, log_dir=log_dir)
     try:
         stack.add_web()

@@ -12,6 +12,7 @@ def test_check_deploy_is_clean_with_production_settings():
         "ALLOWED_HOSTS": "dispatch.example.com",
     }
     env.pop("FAST_PASSWORD_HASHER", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests for their own process
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=Path(__file__).resolve().parent.parent,

@@ -26,10 +26,12 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread while
+# it is started, and the websocket and channel-layer code of later test modules needs that thread free.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: apt-get install chromium (.ci/run does)")
     # Playwright's sync API keeps an event loop running in this thread, which makes Django refuse ORM
     # calls from the test body; they are plain synchronous calls here, so allow them (Playwright's and
     # pytest-django's documented workaround).
