@@ -9,7 +9,7 @@ Invariants kept here:
 - an agent holds at most one pending offer (the `has_pending_offer` flag is claimed conditionally);
 - a queued ticket is never dropped: declines and expiries put it back in the queue, and the sweep
   retries whatever a lost task missed.
-Locks: the ticket row first, then agents (dispatch.locks).
+Locks: the ticket row first, then agents (tickets.locks).
 """
 
 import logging
@@ -25,7 +25,6 @@ from agents.models import Agent, AgentSkill
 from config.errors import DomainError, NotFound
 from dispatch import events
 from dispatch.escalation import Stage, escalation_stages, stage_reached
-from dispatch.locks import ticket_lock
 from dispatch.models import DispatchPolicy, Offer, OfferStatus, SupervisorAlert, WithdrawReason
 from dispatch.policy import policy_current
 from dispatch.ranking import score_agent, why_in_plain_words
@@ -39,6 +38,7 @@ from dispatch.selectors import (
 )
 from dispatch.surge import surge_current
 from tickets.lifecycle import IllegalTransition, ticket_transition
+from tickets.locks import ticket_lock
 from tickets.models import Ticket, TicketStatus
 
 log = logging.getLogger(__name__)

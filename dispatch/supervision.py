@@ -2,7 +2,7 @@
 
 Each entry point is one transaction, is recorded in the audit log with who and why, and tells the people
 concerned after commit. Ticket moves go through tickets.lifecycle.ticket_transition under the ticket's
-row lock (dispatch.locks), and an agent's capacity is claimed with a conditional UPDATE, exactly as
+row lock (tickets.locks), and an agent's capacity is claimed with a conditional UPDATE, exactly as
 dispatch.services.offer_accept does, so a reassignment racing an accept or another reassignment
 leaves the ticket with exactly one holder.
 """
@@ -15,11 +15,11 @@ from agents.audit import audit_record
 from agents.models import Agent, AgentLanguage, AgentSkill, AuditEntry, SuspensionAppeal
 from config.errors import DomainError, InvalidInput, NotFound
 from dispatch import events
-from dispatch.locks import ticket_lock
 from dispatch.models import WithdrawReason
 from dispatch.selectors import dispatch_pool, skill_requirements
 from dispatch.services import agent_capacity_release, offers_withdraw_for_ticket, ticket_dispatch_on_commit
 from tickets.lifecycle import ticket_transition
+from tickets.locks import ticket_lock
 from tickets.models import Ticket, TicketStatus
 
 S = TicketStatus

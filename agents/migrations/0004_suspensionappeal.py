@@ -7,28 +7,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0003_agent_pending_offer'),
+        ("agents", "0003_agent_pending_offer"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SuspensionAppeal',
+            name="SuspensionAppeal",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('text', models.TextField()),
-                ('submitted_at', models.DateTimeField(auto_now_add=True)),
-                ('suspension_reason', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('reinstated', 'Reinstated'), ('upheld', 'Upheld')], default='pending', max_length=12)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_reason', models.TextField(blank=True)),
-                ('agent', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='appeals', to='agents.agent')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('suspended_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("text", models.TextField()),
+                ("submitted_at", models.DateTimeField(auto_now_add=True)),
+                ("suspension_reason", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("reinstated", "Reinstated"), ("upheld", "Upheld")],
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_reason", models.TextField(blank=True)),
+                (
+                    "agent",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="appeals", to="agents.agent"
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "suspended_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('agent',), name='appeal_one_pending'), models.CheckConstraint(condition=models.Q(('decided_by', models.F('suspended_by')), _negated=True), name='appeal_decided_by_other')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "pending")), fields=("agent",), name="appeal_one_pending"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("decided_by", models.F("suspended_by")), _negated=True),
+                        name="appeal_decided_by_other",
+                    ),
+                ],
             },
         ),
     ]
