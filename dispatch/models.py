@@ -15,7 +15,8 @@ def default_escalation_steps() -> list[dict]:
 
 
 def default_ranking_weights() -> dict:
-    return {"skill_fit": 1.0, "quality": 1.0, "fairness": 1.5, "shift": 0.5}
+    # The shift weight outweighs all the others together (3.5): agents on a booked shift go first.
+    return {"skill_fit": 1.0, "quality": 1.0, "fairness": 1.5, "shift": 4.0}
 
 
 class DispatchPolicy(models.Model):

@@ -7,8 +7,7 @@ score = Σ weight × component, each component in [0, 1]:
 - fairness:  half "time since the last offer" (full after 10 minutes, or never offered), half "share
              of offers per online hour against the pool's median" (1 with no offers yet, 0.5 at the
              median, 0 at twice the median);
-- shift:     1 when the agent is on a booked shift now. Shifts are not bookable yet, so it is 0 for
-             everyone and changes no order.
+- shift:     1 when the agent is on a booked shift now (they promised to be here: they go first).
 Weights come from the dispatch policy in force.
 """
 
@@ -40,7 +39,9 @@ def offers_per_online_hour(agent: Agent, *, now) -> float:
     return agent.offers_received / hours
 
 
-def score_agent(*, agent: Agent, skill_levels: dict[int, int], requirements, weights: dict, now, pool_median_rate):
+def score_agent(
+    *, agent: Agent, skill_levels: dict[int, int], requirements, weights: dict, now, pool_median_rate, on_shift=False
+):
     if requirements:
         skill_fit = sum(skill_levels.get(r.skill_id, 0) for r in requirements) / (5 * len(requirements))
     else:
@@ -54,7 +55,7 @@ def score_agent(*, agent: Agent, skill_levels: dict[int, int], requirements, wei
     if agent.offers_received == 0:
         share = 1.0
     fairness = 0.5 * idle + 0.5 * share
-    components = {"skill_fit": skill_fit, "quality": quality, "fairness": fairness, "shift": 0.0}
+    components = {"skill_fit": skill_fit, "quality": quality, "fairness": fairness, "shift": 1.0 if on_shift else 0.0}
     score = sum(float(weights.get(name, 0)) * value for name, value in components.items())
     facts = {
         "csat": round(csat, 2),
@@ -63,6 +64,7 @@ def score_agent(*, agent: Agent, skill_levels: dict[int, int], requirements, wei
         "offers_per_online_hour": round(rate, 2),
         "pool_median_offers_per_online_hour": round(pool_median_rate or 0, 2),
         "skill_levels": {str(k): v for k, v in skill_levels.items()},
+        "on_shift": on_shift,
     }
     return ScoredAgent(
         agent=agent, score=round(score, 4), components={k: round(v, 4) for k, v in components.items()}, facts=facts
@@ -89,6 +91,8 @@ def why_in_plain_words(*, scored: ScoredAgent, ticket, requirements, stage) -> l
         f"Your customer rating counts as {scored.facts['csat']:.1f} of 5 "
         f"({scored.facts['csat_count']} ratings, smoothed so a few ratings do not decide)."
     )
+    if scored.facts.get("on_shift"):
+        reasons.append("You are on a shift you booked, and agents on a booked shift go first.")
     if stage.fanout > 1:
         reasons.append(f"This offer went to {stage.fanout} agents at once; the first to accept gets it.")
     return reasons

@@ -105,6 +105,20 @@ def exclusion_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) ->
     return {"online_pool": online_pool, **counts}
 
 
+def agents_on_shift(*, agent_ids, now) -> set:
+    """Which of `agent_ids` are on a booked, not cancelled shift at `now`."""
+    from dispatch.models import ShiftBooking
+
+    return set(
+        ShiftBooking.objects.filter(
+            agent_id__in=list(agent_ids),
+            shift__starts_at__lte=now,
+            shift__ends_at__gt=now,
+            shift__cancelled_at__isnull=True,
+        ).values_list("agent_id", flat=True)
+    )
+
+
 def queued_tickets() -> QuerySet[Ticket]:
     """The queue in the order it is served: most urgent first, then the oldest place in the queue."""
     return Ticket.objects.filter(status=TicketStatus.QUEUED).order_by("-priority", "queued_at")

@@ -29,6 +29,7 @@ from dispatch.models import DispatchPolicy, Offer, OfferStatus, SupervisorAlert,
 from dispatch.policy import policy_current
 from dispatch.ranking import score_agent, why_in_plain_words
 from dispatch.selectors import (
+    agents_on_shift,
     dispatch_pool,
     eligible_agents,
     exclusion_counts,
@@ -217,6 +218,7 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
         if not candidates:
             return []
         levels = _skill_levels([a.pk for a in candidates], requirements)
+        on_shift = agents_on_shift(agent_ids=[a.pk for a in candidates], now=now)
         median_rate = _pool_median_offer_rate()
         scored = sorted(
             (
@@ -227,6 +229,7 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
                     weights=policy.ranking_weights,
                     now=now,
                     pool_median_rate=median_rate,
+                    on_shift=agent.pk in on_shift,
                 )
                 for agent in candidates
             ),

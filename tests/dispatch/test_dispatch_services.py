@@ -75,6 +75,24 @@ def test_higher_quality_wins_when_everything_else_is_equal(policy):
     assert offer.agent == good
 
 
+def test_an_agent_on_a_booked_shift_goes_first(policy, supervisor):
+    from dispatch.models import Shift, ShiftBooking
+
+    now = timezone.now()
+    idle_longer = online(AgentFactory(languages=["en"]))
+    on_shift = online(AgentFactory(languages=["en"]))
+    Agent.objects.filter(pk=on_shift.pk).update(last_offer_at=now - timedelta(seconds=60))
+    shift = Shift.objects.create(
+        starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1), places=2, published_by=supervisor
+    )
+    ShiftBooking.objects.create(shift=shift, agent=on_shift)
+    [offer] = dispatch(TicketFactory(language="en"))
+    assert offer.agent == on_shift
+    assert offer.decision["winner"]["components"]["shift"] == 1.0
+    assert any("booked shift" in line for line in offer.why)
+    assert idle_longer.pk != offer.agent.pk
+
+
 def test_one_bad_rating_does_not_sink_a_new_agent(policy):
     from dispatch.ranking import smoothed_csat
 
