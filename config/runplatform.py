@@ -37,6 +37,23 @@ def _worker_round_trip(timeout_seconds: float = 60) -> float:
     return time.monotonic() - started
 
 
+def _stop_processes(processes: dict) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    if not os.environ.get("REDIS_URL"):
+        # The embedded Redis was started for this run (see config/embedded_redis.py): stop it too.
+        from config.embedded_redis import stop_embedded_redis
+
+        stop_embedded_redis(var_dir=BASE_DIR / "var")
+
+
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     os.environ.setdefault("DEBUG", "true")
@@ -73,7 +90,7 @@ def main() -> int:
                 "-Q",
                 "dispatch,celery",
                 "--loglevel",
-                "INFO",
+                os.environ.get("CELERY_LOG_LEVEL", "WARNING"),
                 "--concurrency",
                 "2",
             ],
@@ -96,15 +113,7 @@ def main() -> int:
     }
 
     def stop_all(*_):
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        _stop_processes(processes)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
     try:
