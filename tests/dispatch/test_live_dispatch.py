@@ -225,3 +225,37 @@ def _now_minus(seconds):
     from django.utils import timezone
 
     return timezone.now() - timedelta(seconds=seconds)
+
+
+def test_bad_frames_get_an_error_frame_and_change_nothing(live_stack):
+    set_policy(offer_timeout_seconds=20)
+    agent, other = AgentFactory(languages=["en"]), AgentFactory(languages=["de"])
+    socket, other_socket = online_sockets(live_stack, [agent, other])
+    ticket = new_ticket(language="de")
+    others_offer = other_socket.expect("offer")
+
+    socket.ws.send("this is not json")
+    assert socket.expect("error")["code"] == "malformed"
+    socket.send(type="teleport")
+    assert socket.expect("error")["code"] == "unknown_type"
+    socket.send(type="accept")
+    assert socket.expect("error")["code"] == "malformed"
+    socket.send(type="accept", offer_id="not-a-uuid")
+    assert socket.expect("error")["code"] == "offer_unavailable"
+    socket.send(type="accept", offer_id=others_offer["offer_id"])  # another agent's offer
+    assert socket.expect("error")["code"] == "offer_unavailable"
+    socket.send(type="presence", status="dancing")
+    assert socket.expect("error")["code"] == "invalid"
+
+    socket.send(type="ping")
+    assert socket.expect("pong") == {"type": "pong"}  # the connection stayed open
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OFFERED
+    assert Offer.objects.get(pk=others_offer["offer_id"]).status == OfferStatus.PENDING
+
+    other_socket.send(type="accept", offer_id=others_offer["offer_id"])
+    other_socket.expect("assigned")
+    other_socket.send(type="accept", offer_id=others_offer["offer_id"])  # accepting twice
+    assert other_socket.expect("error")["code"] == "offer_unavailable"
+    other.refresh_from_db()
+    assert other.active_tickets == 1
