@@ -31,6 +31,7 @@ def test_the_console_shows_the_switch_and_todays_numbers(agent_page_client):
     assert 'role="switch"' in page and "Go online" in page
     assert "2.50 EUR" in page
     assert 'id="console-config"' in page
+    assert 'href="/algorithm-notice/"' in page  # how offers are ranked and pay is computed, one click away
     summary = agent_page_client.get("/agent/summary/").json()
     assert summary["earnings_today"] == [{"currency": "EUR", "amount": "2.50"}]
     assert summary["surge"]
