@@ -4,6 +4,8 @@ A trigger refuses UPDATE and DELETE, so not even raw SQL or a bug in a migration
 Used from migrations: `migrations.RunPython(*append_only("agents_auditentry"))`.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 # Every table made append-only by a migration; the test suite lifts the SQLite triggers around the
 # DELETE-based flush between transactional tests (PostgreSQL empties tables with TRUNCATE, which row
 # triggers do not see).
@@ -30,7 +32,7 @@ def _statements(vendor: str, table: str) -> tuple[list[str], list[str]]:
         ]
         drop = [f"DROP TRIGGER IF EXISTS {name}_update", f"DROP TRIGGER IF EXISTS {name}_delete"]
     else:
-        raise NotImplementedError(f"append-only triggers are not written for {vendor}")
+        raise ImproperlyConfigured(f"Append-only triggers exist for PostgreSQL and SQLite, not for {vendor}.")
     return create, drop
 
 

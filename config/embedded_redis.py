@@ -6,6 +6,7 @@ loopback, pidfile under var/) and every process of the platform shares it. Start
 whichever process reads the settings first starts it and the others find it running.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -69,7 +70,5 @@ def _ensure_running(*, var_dir: Path, port: int) -> None:
 def stop_embedded_redis(*, var_dir: Path) -> None:
     pidfile = var_dir / "redis.pid"
     if pidfile.exists():
-        try:
+        with contextlib.suppress(OSError, ValueError):  # already gone, or a stale pidfile
             os.kill(int(pidfile.read_text().strip()), 15)
-        except (OSError, ValueError):
-            pass

@@ -4,6 +4,7 @@ They run against the test database and the test Redis, exactly as in production,
 talks to them over HTTP and websockets exercises the real deployment shape.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -181,11 +182,9 @@ def wait_for_http(url: str, process: ManagedProcess, timeout: float = 60) -> Non
     while time.monotonic() < deadline:
         if not process.alive():
             raise RuntimeError(f"{process.name} exited:\n{process.log_tail()}")
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet
             if httpx.get(url, timeout=2).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.2)
     raise RuntimeError(f"{process.name} did not answer {url} within {timeout}s:\n{process.log_tail()}")
 
