@@ -21,6 +21,10 @@ def fmt(value: Decimal) -> str:
     return format(Decimal(value).normalize(), "f")
 
 
+# Engaged time is paid to the hundredth of a minute, and shown the same way.
+PAID_MINUTE = Decimal("0.01")
+
+
 def money_rate(value: Decimal) -> str:
     """A rate with at least two places: 0.30, 0.125."""
     value = Decimal(value).normalize()
@@ -28,7 +32,8 @@ def money_rate(value: Decimal) -> str:
 
 
 def minutes_text(minutes: Decimal) -> str:
-    return format(Decimal(minutes).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP).normalize(), "f")
+    """Minutes as paid (to the hundredth), so "X min at R = Y" in an explanation adds up: 7.5, 1.03."""
+    return format(Decimal(minutes).quantize(PAID_MINUTE, rounding=ROUND_HALF_UP).normalize(), "f")
 
 
 @dataclass(frozen=True)

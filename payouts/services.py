@@ -11,7 +11,7 @@ Invariants kept here:
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -314,7 +314,7 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
     if ticket.resolved_at and ticket.closed_at and ticket.closed_at > ticket.resolved_at:
         measured_after = Decimal((ticket.closed_at - ticket.resolved_at).total_seconds()) / 60
     after_minutes = formula.after_contact_minutes(card=card, measured_minutes=measured_after)
-    minutes = (Decimal(engaged_seconds) / 60 + after_minutes).quantize(Decimal("0.0001"))
+    minutes = (Decimal(engaged_seconds) / 60 + after_minutes).quantize(formula.PAID_MINUTE, rounding=ROUND_HALF_UP)
     facts = formula.TicketFacts.of(ticket)
     parts = formula.pay_parts(card=card, facts=facts, minutes=minutes, surge=surge)
     topup = max(Decimal("0.00"), estimate - parts.total)

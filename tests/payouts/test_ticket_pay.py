@@ -93,6 +93,15 @@ def test_explanation_in_plain_words():
     assert surge.explanation == "Surge x1.3 on labour 4.25 EUR (base + time) adds 1.28 EUR."
 
 
+def test_the_time_line_adds_up_as_written_for_an_odd_duration():
+    RateCardFactory()
+    ticket = finished_ticket(minutes=62 / 60)  # 62 seconds
+    ticket_pay_compute(ticket_id=ticket.pk)
+    time_line = PayLine.objects.get(ticket=ticket, kind="time")
+    assert time_line.explanation.startswith("1.03 min at 0.30 = 0.31 EUR")
+    assert time_line.amount == D("0.31")
+
+
 def test_handed_back_ticket_is_paid_without_an_offer():
     RateCardFactory()
     ticket = finished_ticket(minutes=4, status="handed_back")
