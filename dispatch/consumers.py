@@ -11,6 +11,7 @@ and `{"type": "sync"}` (send me the current state again).
 
 import json
 import logging
+import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -112,8 +113,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not isinstance(offer_id, str) or not offer_id:
             raise DomainError("malformed", 'This frame needs an "offer_id".')
         try:
-            import uuid
-
             return str(uuid.UUID(offer_id))
         except ValueError as exc:
             raise DomainError("offer_unavailable", "No such offer for you.") from exc
@@ -134,26 +133,20 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def on_accept(self, frame):
         # The "assigned" answer is pushed to every tab of the agent after commit.
-        await database_sync_to_async(self._accept)(self._offer_id(frame))
-
-    def _accept(self, offer_id):
-        try:
-            services.offer_accept(offer_id=offer_id, agent=self.agent)
-        except DomainError as exc:
-            if exc.code == "not_found":
-                raise services.OfferUnavailable("No such offer for you.") from exc
-            raise
+        await self._answer_offer(services.offer_accept, offer_id=self._offer_id(frame))
 
     async def on_decline(self, frame):
         reason = frame.get("reason") or ""
         if not isinstance(reason, str):
             raise DomainError("malformed", "A decline reason must be text.")
-        await database_sync_to_async(self._decline)(self._offer_id(frame), reason)
+        await self._answer_offer(services.offer_decline, offer_id=self._offer_id(frame), reason=reason)
 
-    def _decline(self, offer_id, reason):
+    @database_sync_to_async
+    def _answer_offer(self, answer, **arguments):
         try:
-            services.offer_decline(offer_id=offer_id, agent=self.agent, reason=reason)
+            answer(agent=self.agent, **arguments)
         except DomainError as exc:
+            # Over the socket, any offer that is not (or no longer) yours is simply unavailable.
             if exc.code == "not_found":
                 raise services.OfferUnavailable("No such offer for you.") from exc
             raise

@@ -49,6 +49,7 @@ SHORTLIST_SIZE = 50
 # therefore applied within this many seconds of falling due, when no other trigger came first).
 SWEEP_RETRY_SECONDS = 2
 POOL_MEDIAN_CACHE_KEY = "dispatch:pool-median-offer-rate"
+POOL_MEDIAN_FRESH_KEY = "dispatch:pool-median-fresh"
 
 
 class OfferUnavailable(DomainError):
@@ -595,7 +596,9 @@ def dispatch_sweep() -> dict:
         "orphans_requeued": tickets_requeue_orphaned(),
     }
     result["surge"] = str(surge_update(policy=policy))
-    result["median_offer_rate"] = pool_median_offer_rate_update()
+    # The median moves slowly and scanning the whole online pool is not free: every 30 s is enough.
+    if cache.add(POOL_MEDIAN_FRESH_KEY, 1, timeout=30):
+        result["median_offer_rate"] = pool_median_offer_rate_update()
     # Also when nobody is free: dispatching walks the escalation steps, so alerts still fire on time.
     result["offered"] = dispatch_queue(not_tried_for_seconds=SWEEP_RETRY_SECONDS)
     return result

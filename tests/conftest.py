@@ -29,10 +29,10 @@ def _forget_cached_dispatch_state():
     from django.core.cache import cache
 
     from dispatch.board import BOARD_CACHE_KEY
-    from dispatch.services import POOL_MEDIAN_CACHE_KEY
+    from dispatch.services import POOL_MEDIAN_CACHE_KEY, POOL_MEDIAN_FRESH_KEY
     from dispatch.surge import CACHE_KEY as SURGE_CACHE_KEY
 
-    cache.delete_many([SURGE_CACHE_KEY, POOL_MEDIAN_CACHE_KEY, BOARD_CACHE_KEY])
+    cache.delete_many([SURGE_CACHE_KEY, POOL_MEDIAN_CACHE_KEY, POOL_MEDIAN_FRESH_KEY, BOARD_CACHE_KEY])
 
 
 @pytest.fixture(scope="session", autouse=True)
