@@ -144,6 +144,8 @@ CELERY_BEAT_SCHEDULE = {
     # Pays finished tickets whose pay task was lost; closes the weekly earnings floor once the week is over.
     "ticket-pay-sweep": {"task": "payouts.tasks.ticket_pay_sweep_task", "schedule": 60.0},
     "earnings-floor-close": {"task": "payouts.tasks.earnings_floor_close_task", "schedule": 3600.0},
+    # Pays the hourly guarantee of booked shifts that have ended.
+    "shift-guarantee-close": {"task": "payouts.tasks.shift_guarantee_close_task", "schedule": 300.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
