@@ -90,6 +90,8 @@ class Agent(models.Model):
     payout_country = models.CharField(max_length=2, blank=True)
 
     notification_preferences = models.JSONField(default=dict, blank=True)
+    # Set once, when a supervisor replaced the departed agent's personal data (agents.services.agent_pseudonymise).
+    pseudonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
