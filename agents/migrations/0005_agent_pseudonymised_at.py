@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0004_suspensionappeal'),
+        ("agents", "0004_suspensionappeal"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agent',
-            name='pseudonymised_at',
+            model_name="agent",
+            name="pseudonymised_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]
