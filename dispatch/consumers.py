@@ -154,6 +154,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def push_frame(self, event):
         await self.send_frame(event["frame"])
 
+    async def connection_close(self, event):
+        # The account was closed (agents.services.agent_pseudonymise): no socket may outlive it, and the
+        # handshake of a reconnect is refused because the user is inactive.
+        await self.close(code=4401)
+
     async def send_error(self, code: str, message: str, **extra):
         await self.send_frame({"type": "error", "code": code, "message": message, **extra})
 
