@@ -1,10 +1,12 @@
 from django.urls import path
 
 from agents import api
+from agents.data_export_api import MyDataExportView
 
 urlpatterns = [
     path("auth/token/", api.TokenView.as_view(), name="auth-token"),
     path("me/", api.MeView.as_view(), name="me"),
+    path("me/export/", MyDataExportView.as_view(), name="me-export"),
     path("me/payout-details/", api.PayoutDetailsView.as_view(), name="me-payout-details"),
     path("skills/", api.SkillListView.as_view(), name="skill-list"),
     path("agents/", api.AgentListView.as_view(), name="agent-list"),
