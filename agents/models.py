@@ -152,6 +152,33 @@ class AgentConnection(models.Model):
     last_seen_at = models.DateTimeField()
 
 
+class PresenceInterval(models.Model):
+    """A stretch of time an agent was online, from going online to leaving it (open while still online).
+
+    Written by agents.presence.presence_set in the same transaction as the presence change (repaired by
+    the presence sweep); pay reads it to know how long an agent was online inside a booked shift.
+    """
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="presence_intervals")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent"], condition=Q(ended_at__isnull=True), name="presence_interval_one_open"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="presence_interval_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["agent", "started_at"], name="presence_interval_agent_idx")]
+
+    def __str__(self):
+        return f"{self.agent_id} online {self.started_at:%Y-%m-%d %H:%M}-{self.ended_at or '...'}"
+
+
 class Integration(models.Model):
     """An API client such as the AI bot platform. Acts through its own service user."""
 

@@ -4,15 +4,21 @@ An agent chooses online / away / offline; their sockets say whether they can act
 A lost connection is not "offline" at once: after `presence_grace_seconds` without any socket the
 sweep sets the agent offline, and after `requeue_after_seconds` their open tickets go back to the queue
 (dispatch.services.tickets_requeue_for_absent_agents). Several tabs are several connections of one agent.
+
+Each stretch online is a PresenceInterval row (shift guarantees are paid on it). Only presence_set opens
+and closes intervals, in the transaction that changes the presence; connect and heartbeat, the hot path of
+every socket, never touch them. The sweep closes the interval of an agent whose connection was lost at the
+moment the last socket went, and repairs intervals that disagree with the presence.
 """
 
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from agents.models import Agent, AgentConnection
+from agents.models import Agent, AgentConnection, PresenceInterval
 from config.errors import InvalidInput
 
 # A socket that has not pinged for this long belongs to a process that died without closing it.
@@ -54,15 +60,19 @@ def presence_heartbeat(*, channel_name: str) -> None:
     ).update(last_seen_at=now)
 
 
-def _online_seconds_until(agent: Agent, now) -> int:
+def _online_seconds_until(agent: Agent, until) -> int:
     if agent.presence == Agent.Presence.ONLINE and agent.presence_changed_at:
-        return int((now - agent.presence_changed_at).total_seconds())
+        return max(0, int((until - agent.presence_changed_at).total_seconds()))
     return 0
 
 
 @transaction.atomic
-def presence_set(*, agent: Agent, status: str, reason: str = "") -> Agent:
-    """The agent's own choice (or the system's, with a reason the agent is told)."""
+def presence_set(*, agent: Agent, status: str, reason: str = "", online_until=None) -> Agent:
+    """The agent's own choice (or the system's, with a reason the agent is told).
+
+    `online_until`: when an agent leaves online, the moment they were last reachable if that was before
+    now (the sweep passes when the last socket closed); online time and the interval end there.
+    """
     from dispatch.events import agent_status_push
     from dispatch.services import agent_dispatch_on_commit
 
@@ -71,12 +81,23 @@ def presence_set(*, agent: Agent, status: str, reason: str = "") -> Agent:
     agent = Agent.objects.select_for_update().get(pk=agent.pk)
     now = timezone.now()
     if agent.presence != status:
+        was_online = agent.presence == Agent.Presence.ONLINE
+        until = now
+        if was_online and online_until is not None and agent.presence_changed_at:
+            until = min(now, max(online_until, agent.presence_changed_at))
         Agent.objects.filter(pk=agent.pk).update(
             presence=status,
             presence_changed_at=now,
             presence_reason=reason,
-            online_seconds=F("online_seconds") + _online_seconds_until(agent, now),
+            online_seconds=F("online_seconds") + _online_seconds_until(agent, until),
         )
+        open_intervals = PresenceInterval.objects.filter(agent_id=agent.pk, ended_at__isnull=True)
+        if was_online:
+            open_intervals.update(ended_at=Greatest(F("started_at"), until))
+        if status == Agent.Presence.ONLINE:
+            # An interval left open by a presence written around presence_set ends where this one starts.
+            open_intervals.update(ended_at=Greatest(F("started_at"), now))
+            PresenceInterval.objects.create(agent_id=agent.pk, started_at=now)
         agent.refresh_from_db()
         agent_status_push(agent=agent)
     if status == Agent.Presence.ONLINE:
@@ -89,9 +110,35 @@ def agent_online_seconds(agent: Agent, *, now=None) -> int:
     return agent.online_seconds + _online_seconds_until(agent, now or timezone.now())
 
 
+def presence_intervals_repair(*, now=None) -> int:
+    """Make intervals agree with presence where something wrote presence around presence_set (a
+    migration, an admin, a test factory): open intervals of agents no longer online end when their
+    presence changed; agents online without an open interval get one from when they went online.
+    Returns how many intervals were closed or opened."""
+    now = now or timezone.now()
+    changed_at = Agent.objects.filter(pk=OuterRef("agent_id")).values("presence_changed_at")[:1]
+    closed = (
+        PresenceInterval.objects.filter(ended_at__isnull=True)
+        .exclude(agent__presence=Agent.Presence.ONLINE)
+        .update(ended_at=Greatest(F("started_at"), Coalesce(Subquery(changed_at), now)))
+    )
+    missing = (
+        Agent.objects.filter(presence=Agent.Presence.ONLINE)
+        .exclude(Exists(PresenceInterval.objects.filter(agent_id=OuterRef("pk"), ended_at__isnull=True)))
+        .values_list("pk", "presence_changed_at")
+    )
+    opened = PresenceInterval.objects.bulk_create(
+        [PresenceInterval(agent_id=pk, started_at=started_at or now) for pk, started_at in missing],
+        # presence_set may open one at the same moment; theirs wins (one open interval per agent).
+        ignore_conflicts=True,
+    )
+    return closed + len(opened)
+
+
 def presence_sweep(*, grace_seconds: int) -> int:
     """Close sockets of dead processes and set agents offline whose last socket closed over
-    `grace_seconds` ago. Returns how many agents went offline."""
+    `grace_seconds` ago: they count as online until that last socket closed. Returns how many agents
+    went offline."""
     now = timezone.now()
     stale = list(
         AgentConnection.objects.filter(last_seen_at__lt=now - timedelta(seconds=STALE_CONNECTION_SECONDS)).values_list(
@@ -106,6 +153,12 @@ def presence_sweep(*, grace_seconds: int) -> int:
     ).exclude(presence=Agent.Presence.OFFLINE)
     went_offline = 0
     for agent in gone:
-        presence_set(agent=agent, status=Agent.Presence.OFFLINE, reason="Your connection was lost.")
+        presence_set(
+            agent=agent,
+            status=Agent.Presence.OFFLINE,
+            reason="Your connection was lost.",
+            online_until=agent.disconnected_at,
+        )
         went_offline += 1
+    presence_intervals_repair(now=now)
     return went_offline
