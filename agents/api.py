@@ -8,14 +8,18 @@ from rest_framework.views import APIView
 
 from agents import serializers as s
 from agents import services
+from agents.lockout import login_failure_record, login_lockout_check, login_success_record
 from agents.models import Agent, Role
 from agents.permissions import IsAgent, IsSupervisor
 from agents.selectors import agent_for_user, agent_list
+from config.ratelimit import throttle_for
 
 
 class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Per client address; wrong passwords are also counted per username (agents.lockout).
+    throttle_classes = [throttle_for("token")]
 
     @extend_schema(
         request=s.TokenRequestSerializer,
@@ -25,12 +29,19 @@ class TokenView(APIView):
     def post(self, request):
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        login_lockout_check(username=username)
         user = authenticate(request, **data.validated_data)
+        if user is None:
+            locked = login_failure_record(username=username)
+            if locked is not None:
+                raise locked
         if user is None or not user.role:
             return Response(
                 {"code": "invalid_credentials", "message": "Wrong username or password."},
                 status=status.HTTP_401_UNAUTHORIZED,
             )
+        login_success_record(username=username)
         return Response({"token": services.person_token_issue(user=user), "role": user.role})
 
 

@@ -45,7 +45,11 @@ class InvalidInput(DomainError):
 
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        return Response(exc.as_dict(), status=exc.http_status)
+        response = Response(exc.as_dict(), status=exc.http_status)
+        retry_after_seconds = getattr(exc, "retry_after_seconds", None)
+        if retry_after_seconds is not None:
+            response["Retry-After"] = str(retry_after_seconds)
+        return response
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         response = exception_handler(exc, context)
         # Session-authenticated requests make DRF answer 403; the contract says no credentials -> 401.

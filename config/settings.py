@@ -209,6 +209,20 @@ PAYOUT_DEBTOR = {
     }.items()
     if value
 }
+# Requests per client address (login page, token endpoint) or per integration (intake), counted in
+# Redis across all processes; over the limit -> 429 with Retry-After. Written "<count>/<period>".
+# Intake is generous: a bot platform replays bursts after an outage of its own.
+RATE_LIMITS = {
+    "login": env.str("RATE_LIMIT_LOGIN", default="30/min"),
+    "token": env.str("RATE_LIMIT_TOKEN", default="30/min"),
+    "intake": env.str("RATE_LIMIT_INTAKE", default="600/min"),
+}
+# Per username, on the login page and the token endpoint together: this many wrong passwords within
+# the window lock the account for LOGIN_LOCKOUT_SECONDS, the right password included.
+LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
+LOGIN_LOCKOUT_WINDOW_SECONDS = env.int("LOGIN_LOCKOUT_WINDOW_SECONDS", default=15 * 60)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 DEMO_WEBHOOK_URL = env.str("DEMO_WEBHOOK_URL", default="")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
@@ -227,11 +241,19 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
+# Every record passes the IBAN filter on its way out (message, arguments and traceback), whoever logged
+# it. Django's own loggers hand their records to the root handler instead of Django's default ones, so
+# there is no second, unfiltered way out.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_ibans": {"()": "config.log_redaction.IbanRedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_ibans"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.channels.server": {"level": "WARNING"},
+    },
 }

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from agents.models import Role
 from agents.permissions import role_permission
 from config.errors import InvalidInput
+from config.ratelimit import throttle_for
 from tickets import serializers as s
 from tickets import services, webhooks
 from tickets.selectors import (
@@ -101,6 +102,8 @@ def _ticket_response(user, ticket_id, *, status_code=status.HTTP_200_OK) -> Resp
 
 class TicketListView(APIView):
     permission_classes = [role_permission(Role.INTEGRATION)]
+    # Per integration, so one bot platform's retry storm cannot crowd out another's escalations.
+    throttle_classes = [throttle_for("intake", identity=lambda request: str(request.user.integration.pk))]
 
     @extend_schema(
         summary="Escalate a conversation to a human",
