@@ -4,6 +4,7 @@ import secrets
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from agents.audit import audit_record
@@ -215,3 +216,146 @@ def payout_details_set(*, agent: Agent, holder: str, iban: str, bic: str, addres
     agent.save()
     audit_record(actor=agent.user, action="agent.payout_details_changed", subject=agent)
     return agent
+
+
+PSEUDONYMISED_NOTE = "Pseudonymised: the agent has left."
+
+
+def agent_pseudonymisation_blockers(*, agent: Agent) -> list[str]:
+    """Why `agent` cannot be pseudonymised yet, in plain words; empty when nothing stands in the way.
+
+    Open work must be finished or moved first, and money owed must be in an approved or paid payout
+    batch: finance pays from the batch's snapshot of the payout details, which pseudonymisation clears
+    from the profile. Lines in a draft batch are not paid yet, so they still block. An unpaid remainder
+    that adds up to zero or less in its currency does not: there is nothing to pay.
+    """
+    from dispatch.models import Offer, OfferStatus
+    from payouts.models import PayLine, PayoutBatchStatus
+    from tickets.models import Ticket, TicketStatus
+
+    blockers = []
+    open_tickets = Ticket.objects.filter(assigned_agent=agent, status=TicketStatus.ASSIGNED).count()
+    if open_tickets:
+        blockers.append(f"{open_tickets} open ticket(s) are assigned to the agent; reassign or resolve them first.")
+    pending_offers = Offer.objects.filter(agent=agent, status=OfferStatus.PENDING).count()
+    if pending_offers:
+        blockers.append(
+            f"{pending_offers} offer(s) to the agent are still pending; suspend the agent and let them end."
+        )
+    unpaid = (
+        PayLine.objects.filter(agent=agent)
+        .exclude(payout__item__batch__status__in=[PayoutBatchStatus.APPROVED, PayoutBatchStatus.PAID])
+        .values("currency")
+        .annotate(total=Sum("amount"))
+        .filter(total__gt=0)
+        .order_by("currency")
+    )
+    owed = ", ".join(f"{row['total']:.2f} {row['currency']}" for row in unpaid)
+    if owed:
+        blockers.append(
+            f"The agent is owed {owed} not yet in an approved or paid payout batch; finance must pay it first."
+        )
+    return blockers
+
+
+def _revoke_sessions(user: User) -> int:
+    from django.contrib.sessions.models import Session
+
+    revoked = []
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=500):
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            revoked.append(session.pk)
+    Session.objects.filter(pk__in=revoked).delete()
+    return len(revoked)
+
+
+def _close_sockets_on_commit(agent: Agent) -> None:
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from dispatch.events import agent_group
+
+    def close():
+        # Handled by AgentConsumer.connection_close; a reconnect is then refused (the user is inactive).
+        async_to_sync(get_channel_layer().group_send)(agent_group(agent.pk), {"type": "connection.close"})
+
+    transaction.on_commit(close)
+
+
+@transaction.atomic
+def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
+    """Replace a departed agent's personal data for good, keeping what finance and the audit must keep.
+
+    Replaced: display name, username, e-mail and names, the password (unusable), payout details on the
+    profile, languages, skills, notification preferences, status and presence reasons, the text of their
+    appeals. The account is deactivated, its tokens and sessions revoked and its sockets closed.
+    Kept as they are: pay lines and ticket pay (append-only ledger), payout items with the name and IBAN
+    snapshot a batch was built and exported with, the audit log (append-only, it names the username that
+    acted), tickets and their messages (the customer's record) and offers. Refused while the agent holds
+    work or is owed money (agent_pseudonymisation_blockers). Recorded with who and why; irreversible.
+    """
+    from agents.presence import presence_set
+    from payouts.models import PayLine
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput({"reason": ["A reason is required: it is kept in the audit log."]})
+    # Lock the agent's row: a concurrent accept (which updates this row) waits for us, then finds the
+    # agent inactive and suspended; and two supervisors cannot both pseudonymise.
+    locked = Agent.objects.select_for_update(of=("self",)).select_related("user").get(pk=agent.pk)
+    if locked.pseudonymised_at is not None:
+        raise DomainError("already_pseudonymised", "This agent was pseudonymised already.")
+    blockers = agent_pseudonymisation_blockers(agent=locked)
+    if blockers:
+        raise DomainError("agent_has_open_obligations", "Cannot pseudonymise yet: " + " ".join(blockers))
+
+    now = timezone.now()
+    short_id = locked.pk.hex[:8]
+    username = f"departed-{short_id}"
+    if User.objects.filter(username__iexact=username).exclude(pk=locked.user_id).exists():
+        username = f"departed-{locked.pk.hex}"
+    user = locked.user
+    user.username = username
+    user.first_name = user.last_name = user.email = ""
+    user.is_active = False
+    user.set_unusable_password()
+    user.save()
+    PersonToken.objects.filter(user=user).delete()
+    sessions_revoked = _revoke_sessions(user)
+
+    # Through presence_set, so online time and its records end here as for any agent going offline.
+    presence_set(agent=locked, status=Agent.Presence.OFFLINE)
+    AgentLanguage.objects.filter(agent=locked).delete()
+    AgentSkill.objects.filter(agent=locked).delete()
+    locked.appeals.update(text="[removed when the agent was pseudonymised]")
+    Agent.objects.filter(pk=locked.pk).update(
+        display_name=f"Former agent {short_id}",
+        status=Agent.Status.SUSPENDED,
+        status_reason=PSEUDONYMISED_NOTE,
+        presence_reason="",
+        has_pending_offer=False,
+        payout_holder="",
+        payout_iban="",
+        payout_bic="",
+        payout_street="",
+        payout_postcode="",
+        payout_town="",
+        payout_country="",
+        notification_preferences={},
+        pseudonymised_at=now,
+    )
+    locked.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="agent.pseudonymised",
+        subject=locked,
+        reason=reason,
+        # No former name here: the entry itself must not undo the pseudonymisation.
+        data={
+            "sessions_revoked": sessions_revoked,
+            "pay_lines_kept": PayLine.objects.filter(agent=locked).count(),
+            "payout_items_kept": locked.payout_items.count(),
+        },
+    )
+    _close_sockets_on_commit(locked)
+    return locked

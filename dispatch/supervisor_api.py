@@ -13,8 +13,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.models import Role, SuspensionAppeal
+from agents.models import Agent, Role, SuspensionAppeal
 from agents.permissions import IsAgent, IsSupervisor, role_permission
+from agents.services import agent_pseudonymise
 from config.api import StrictSerializer
 from config.errors import DomainError
 from dispatch import board, shifts, supervision
@@ -178,6 +179,37 @@ class AgentCertifyView(APIView):
         data.is_valid(raise_exception=True)
         agent = supervision.agent_skill_certify(agent_id=agent_id, actor=request.user, **data.validated_data)
         return Response({"id": str(agent.pk), "skills": dict(agent.skill_levels.values_list("skill__code", "level"))})
+
+
+class PseudonymiseSerializer(StrictSerializer):
+    reason = serializers.CharField(allow_blank=False, max_length=2000)
+
+
+class AgentPseudonymiseView(APIView):
+    """Irreversible: replaces a departed agent's personal data; pay and payout records are kept.
+    409 with the reason while the agent holds work or is owed money not yet in an approved batch."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        request=PseudonymiseSerializer,
+        responses={200: JSON, 409: JSON},
+        examples=[OpenApiExample("Left", value={"reason": "Left the company on 30 Nov"}, request_only=True)],
+    )
+    def post(self, request, agent_id):
+        agent = get_object_or_404(Agent, pk=agent_id)
+        data = PseudonymiseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        agent = agent_pseudonymise(agent=agent, actor=request.user, reason=data.validated_data["reason"])
+        return Response(
+            {
+                "id": str(agent.pk),
+                "username": agent.user.username,
+                "display_name": agent.display_name,
+                "status": agent.status,
+                "pseudonymised_at": agent.pseudonymised_at,
+            }
+        )
 
 
 # ---------------------------------------------------------------- appeals

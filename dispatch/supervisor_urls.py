@@ -16,6 +16,7 @@ urlpatterns = [
     path("pool/", api.PoolView.as_view(), name="pool"),
     path("agents/<uuid:agent_id>/approve/", api.AgentApproveView.as_view(), name="agent-approve"),
     path("agents/<uuid:agent_id>/certify/", api.AgentCertifyView.as_view(), name="agent-certify"),
+    path("agents/<uuid:agent_id>/pseudonymise/", api.AgentPseudonymiseView.as_view(), name="agent-pseudonymise"),
     path("me/appeal/", api.MyAppealView.as_view(), name="me-appeal"),
     path("appeals/", api.AppealListView.as_view(), name="appeal-list"),
     path("appeals/<uuid:appeal_id>/decide/", api.AppealDecideView.as_view(), name="appeal-decide"),
