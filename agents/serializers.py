@@ -83,6 +83,12 @@ class AgentSerializer(serializers.Serializer):
     skills = serializers.SerializerMethodField()
     max_concurrent = serializers.IntegerField()
     active_tickets = serializers.IntegerField()
+    payout_iban_masked = serializers.SerializerMethodField(
+        help_text="Enough for a supervisor to tell whether and which account is on file, never the whole IBAN."
+    )
+
+    def get_payout_iban_masked(self, agent) -> str:
+        return mask_iban(agent.payout_iban)
 
     def get_languages(self, agent) -> list[str]:
         return agent_languages(agent)
