@@ -3,7 +3,7 @@ import uuid
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import ExpressionWrapper, F, Q
 from django.utils.functional import cached_property
 
 
@@ -100,9 +100,13 @@ class Agent(models.Model):
             ),
         ]
         indexes = [
-            # The dispatcher's only scan: online, active agents with room, oldest offer first.
+            # The dispatcher's shortlist, read in index order: agents free for an offer, never offered
+            # first, then the longest wait since the last offer (dispatch.selectors.SHORTLIST_ORDER).
+            # `IS NOT NULL` stands for NULLS FIRST, which SQLite cannot put in an index.
             models.Index(
-                fields=["last_offer_at"],
+                ExpressionWrapper(Q(last_offer_at__isnull=False), output_field=models.BooleanField()),
+                F("last_offer_at"),
+                F("id"),
                 name="agent_dispatchable_idx",
                 condition=Q(status="active", presence="online", open_sockets__gt=0, has_pending_offer=False),
             ),

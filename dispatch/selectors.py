@@ -4,12 +4,14 @@ Every query starts from the dispatchable pool (active, online, at least one open
 partial index `agent_dispatchable_idx` keeps small and fast however many agents are registered.
 """
 
+import time
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from agents.models import Agent, AgentLanguage, AgentSkill
-from dispatch.models import Offer, OfferStatus
+from dispatch.models import Offer, OfferStatus, ShiftBooking
 from tickets.models import Ticket, TicketSkill, TicketStatus
 
 
@@ -52,12 +54,15 @@ def _refused_before(ticket: Ticket):
     )
 
 
-def _annotated_pool(*, ticket: Ticket, requirements: list[SkillRequirement]) -> QuerySet[Agent]:
-    pool = dispatch_pool().annotate(speaks=_speaks(ticket.language), refused_before=_refused_before(ticket))
-    skill_flags = {}
+def _pool_flags(*, ticket: Ticket, requirements: list[SkillRequirement], with_refusals=True) -> dict:
+    """What eligibility asks of each agent, as named expressions. Filters use them as aliases (never
+    selected: a selected EXISTS is evaluated for the whole pool); the exclusion count selects them."""
+    flags = {"speaks": _speaks(ticket.language)}
+    if with_refusals:
+        flags["refused_before"] = _refused_before(ticket)
     for requirement in requirements:
-        skill_flags[f"skill_{requirement.skill_id}"] = _has_skill(requirement)
-    return pool.annotate(**skill_flags)
+        flags[f"skill_{requirement.skill_id}"] = _has_skill(requirement)
+    return flags
 
 
 def _skills_q(requirements) -> Q:
@@ -73,50 +78,107 @@ def eligible_agents(
     """Agents who may be offered `ticket` now: the contract's rule (active, online, room, language,
     every required skill at the level in force), not already holding a pending offer, and not having
     refused this ticket before unless `include_refusers`."""
-    agents = _annotated_pool(ticket=ticket, requirements=requirements).filter(
-        _skills_q(requirements), speaks=True, has_capacity=True, has_pending_offer=False
+    agents = (
+        dispatch_pool()
+        .alias(**_pool_flags(ticket=ticket, requirements=requirements))
+        .filter(_skills_q(requirements), speaks=True, has_capacity=True, has_pending_offer=False)
     )
     if not include_refusers:
         agents = agents.filter(refused_before=False)
     return agents
 
 
-def exclusion_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) -> dict[str, int]:
-    """How many of the online pool were excluded, by the first reason that excludes them."""
-    rows = _annotated_pool(ticket=ticket, requirements=requirements).values_list(
-        "speaks", "has_capacity", "has_pending_offer", "refused_before", *[f"skill_{r.skill_id}" for r in requirements]
-    )
-    counts = dict.fromkeys(
-        ("wrong_language", "missing_skill", "at_capacity", "busy_with_another_offer", "refused_before"), 0
-    )
-    online_pool = 0
-    for speaks, has_capacity, has_pending_offer, refused_before, *skills in rows:
-        online_pool += 1
-        if not speaks:
-            counts["wrong_language"] += 1
-        elif not all(skills):
-            counts["missing_skill"] += 1
-        elif not has_capacity:
-            counts["at_capacity"] += 1
-        elif has_pending_offer:
-            counts["busy_with_another_offer"] += 1
-        elif refused_before:
-            counts["refused_before"] += 1
-    return {"online_pool": online_pool, **counts}
+# Longest wait since the last offer first, never-offered agents before everyone; the expression
+# index `agent_dispatchable_idx` has exactly this order, so the shortlist is read off the index
+# instead of sorting the whole pool.
+NEVER_OFFERED_FIRST = ExpressionWrapper(Q(last_offer_at__isnull=False), output_field=BooleanField())
+SHORTLIST_ORDER = (NEVER_OFFERED_FIRST, "last_offer_at", "pk")
 
 
-def agents_on_shift(*, agent_ids, now) -> set:
-    """Which of `agent_ids` are on a booked, not cancelled shift at `now`."""
-    from dispatch.models import ShiftBooking
-
-    return set(
+def shortlist(
+    *, ticket: Ticket, requirements: list[SkillRequirement], include_refusers: bool, size: int, now
+) -> list[Agent]:
+    """The `size` eligible agents waiting longest since their last offer, each annotated with what the
+    ranking needs (their level in every required skill as `level_<skill id>`, and `on_shift`), in one query."""
+    levels = {
+        f"level_{r.skill_id}": Subquery(
+            AgentSkill.objects.filter(agent=OuterRef("pk"), skill_id=r.skill_id).values("level")[:1]
+        )
+        for r in requirements
+    }
+    on_shift = Exists(
         ShiftBooking.objects.filter(
-            agent_id__in=list(agent_ids),
+            agent=OuterRef("pk"),
             shift__starts_at__lte=now,
             shift__ends_at__gt=now,
             shift__cancelled_at__isnull=True,
-        ).values_list("agent_id", flat=True)
+        )
     )
+    agents = eligible_agents(ticket=ticket, requirements=requirements, include_refusers=include_refusers)
+    return list(agents.annotate(on_shift=on_shift, **levels).order_by(*SHORTLIST_ORDER)[:size])
+
+
+EXCLUSION_REASONS = ("wrong_language", "missing_skill", "at_capacity", "busy_with_another_offer", "refused_before")
+# Counting why the rest of the pool was passed over reads every online agent. Up to this pool size
+# it is counted for each decision; above it, the count (all but `refused_before`, which is per ticket)
+# is shared by decisions on the same requirements for POOL_COUNT_SECONDS, so a decision's cost does
+# not grow with the pool. The decision record says which it was.
+POOL_COUNT_EXACT_BELOW = 500
+POOL_COUNT_SECONDS = 2.0
+_pool_counts_shared: dict[tuple, tuple[float, dict]] = {}
+
+
+def _pool_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) -> dict:
+    flags = ["speaks", "has_capacity", "has_pending_offer", *[f"skill_{r.skill_id}" for r in requirements]]
+    groups = (
+        dispatch_pool()
+        .annotate(**_pool_flags(ticket=ticket, requirements=requirements, with_refusals=False))
+        .values(*flags)
+        .annotate(agents=Count("pk"))
+        .order_by()
+    )
+    counts = {"online_pool": 0, **dict.fromkeys(EXCLUSION_REASONS, 0)}
+    for group in groups:
+        counts["online_pool"] += group["agents"]
+        if not group["speaks"]:
+            reason = "wrong_language"
+        elif not all(group[f"skill_{r.skill_id}"] for r in requirements):
+            reason = "missing_skill"
+        elif not group["has_capacity"]:
+            reason = "at_capacity"
+        elif group["has_pending_offer"]:
+            reason = "busy_with_another_offer"
+        else:
+            continue
+        counts[reason] += group["agents"]
+    return counts
+
+
+def exclusion_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) -> dict:
+    """How many of the online pool were excluded, by the first reason that excludes them, with
+    `counted_at` (a shared count of a large pool is up to POOL_COUNT_SECONDS old)."""
+    key = (ticket.language, tuple(requirements))
+    now = time.monotonic()
+    shared = _pool_counts_shared.get(key)
+    if shared and now - shared[0] < POOL_COUNT_SECONDS:
+        counted_at, counts = shared[1]["counted_at"], dict(shared[1])
+    else:
+        counts = _pool_counts(ticket=ticket, requirements=requirements)
+        counted_at = counts["counted_at"] = timezone.now().isoformat()
+        if counts["online_pool"] >= POOL_COUNT_EXACT_BELOW:
+            _pool_counts_shared[key] = (now, dict(counts))
+    counts["counted_at"] = counted_at
+    if ticket.first_offered_at is not None:  # nobody can have refused a ticket never offered
+        counts["refused_before"] = (
+            eligible_agents(ticket=ticket, requirements=requirements, include_refusers=True)
+            .filter(refused_before=True)
+            .count()
+        )
+    return counts
+
+
+def pool_counts_forget() -> None:
+    _pool_counts_shared.clear()
 
 
 def queued_tickets() -> QuerySet[Ticket]:

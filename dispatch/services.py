@@ -18,10 +18,10 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 
-from agents.models import Agent, AgentSkill
+from agents.models import Agent
 from config.errors import DomainError, NotFound
 from dispatch import events
 from dispatch.escalation import Stage, escalation_stages, stage_reached
@@ -29,18 +29,17 @@ from dispatch.models import DispatchPolicy, Offer, OfferStatus, SupervisorAlert,
 from dispatch.policy import policy_current
 from dispatch.ranking import score_agent, why_in_plain_words
 from dispatch.selectors import (
-    agents_on_shift,
     dispatch_pool,
-    eligible_agents,
     exclusion_counts,
     queued_tickets,
     queued_tickets_for_agent,
+    shortlist,
     skill_requirements,
 )
 from dispatch.surge import surge_current
 from tickets.lifecycle import IllegalTransition, ticket_transition
 from tickets.locks import ticket_lock
-from tickets.models import Ticket, TicketStatus
+from tickets.models import Ticket, TicketSkill, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -91,24 +90,13 @@ def _offer_expiry_on_commit(offer: Offer, timeout_seconds: int) -> None:
 # --- Making offers --------------------------------------------------------------------------------
 
 
-def _skill_levels(agent_ids, requirements) -> dict:
-    levels: dict = {agent_id: {} for agent_id in agent_ids}
-    if requirements:
-        rows = AgentSkill.objects.filter(agent_id__in=agent_ids, skill_id__in=[r.skill_id for r in requirements])
-        for agent_id, skill_id, level in rows.values_list("agent_id", "skill_id", "level"):
-            levels[agent_id][skill_id] = level
-    return levels
-
-
 def _pool_median_offer_rate() -> float:
     return float(cache.get(POOL_MEDIAN_CACHE_KEY) or 0)
 
 
-def _choose_stage(ticket: Ticket, stages: list[Stage], start: int):
+def _choose_stage(ticket: Ticket, stages: list[Stage], start: int, *, now):
     """The first stage from `start` on with someone eligible; refusers only when nobody else is."""
-    from tickets.models import TicketSkill
-
-    skill_rows = list(TicketSkill.objects.filter(ticket=ticket).select_related("skill").order_by("skill__code"))
+    skill_rows = list(ticket.required_skills.all())
     for include_refusers in (False, True):
         first = start if not include_refusers else len(stages) - 1
         tried: set[tuple] = set()
@@ -118,19 +106,22 @@ def _choose_stage(ticket: Ticket, stages: list[Stage], start: int):
             if key in tried:
                 continue  # same requirements as a stage that found nobody: nobody here either
             tried.add(key)
-            candidates = list(
-                eligible_agents(ticket=ticket, requirements=requirements, include_refusers=include_refusers).order_by(
-                    F("last_offer_at").asc(nulls_first=True), "pk"
-                )[: max(SHORTLIST_SIZE, 10 * stage.fanout)]
+            candidates = shortlist(
+                ticket=ticket,
+                requirements=requirements,
+                include_refusers=include_refusers,
+                size=max(SHORTLIST_SIZE, 10 * stage.fanout),
+                now=now,
             )
             if candidates:
                 return stage, requirements, candidates, include_refusers
     return stages[-1], None, [], False
 
 
-def _record_stage(ticket: Ticket, stage: Stage, *, time_stage: Stage, now) -> None:
-    """Remember how far the escalation went. Alerts fire only once the wait has really reached the
-    alert step: skipping ahead (nobody eligible) may widen the search early, never the alarm."""
+def _stage_changes(ticket: Ticket, stage: Stage, *, time_stage: Stage, now) -> dict:
+    """How far the escalation went, as changes to the ticket row. Alerts fire only once the wait has
+    really reached the alert step: skipping ahead (nobody eligible) may widen the search early, never
+    the alarm."""
     reached = max((s["stage"] for s in ticket.escalation_steps_done), default=0)
     if time_stage.alert_supervisors and not any(s.get("alerted") for s in ticket.escalation_steps_done):
         supervisor_alert_raise(
@@ -147,10 +138,10 @@ def _record_stage(ticket: Ticket, stage: Stage, *, time_stage: Stage, now) -> No
     elif stage.number > reached:
         steps = [*ticket.escalation_steps_done, {"stage": stage.number, "at": now.isoformat(), **stage.as_dict()}]
     else:
-        return
-    Ticket.objects.filter(pk=ticket.pk).update(escalation_steps_done=steps, skill_relaxation=stage.skill_relaxation)
+        return {}
     ticket.escalation_steps_done = steps
     ticket.skill_relaxation = stage.skill_relaxation
+    return {"escalation_steps_done": steps, "skill_relaxation": stage.skill_relaxation}
 
 
 def supervisor_alert_raise(*, kind: str, message: str, ticket=None, agent=None) -> SupervisorAlert | None:
@@ -205,32 +196,35 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
         if ticket is None or ticket.status != TicketStatus.QUEUED:
             return []
         now = timezone.now()
-        Ticket.objects.filter(pk=ticket.pk).update(dispatch_attempted_at=now)
+        # Read once, used by the shortlist, the pay estimate and the offer frame.
+        prefetch_related_objects(
+            [ticket],
+            Prefetch("required_skills", queryset=TicketSkill.objects.select_related("skill").order_by("skill__code")),
+        )
         policy = policy_current()
         stages = escalation_stages(policy)
         waited = (now - ticket.queued_at).total_seconds()
         reached = max((s["stage"] for s in ticket.escalation_steps_done), default=0)
         time_stage = stages[stage_reached(stages, waited_seconds=waited)]
         start = max(time_stage.number, reached)
-        stage, requirements, candidates, included_refusers = _choose_stage(ticket, stages, start)
+        stage, requirements, candidates, included_refusers = _choose_stage(ticket, stages, start, now=now)
         # With nobody eligible anywhere, keep the stage the wait has reached: skipping is for finding
         # someone, and there is nobody to find.
-        _record_stage(ticket, stage if candidates else stages[start], time_stage=time_stage, now=now)
-        if not candidates:
-            return []
-        levels = _skill_levels([a.pk for a in candidates], requirements)
-        on_shift = agents_on_shift(agent_ids=[a.pk for a in candidates], now=now)
+        ticket_changes = {
+            "dispatch_attempted_at": now,
+            **_stage_changes(ticket, stage if candidates else stages[start], time_stage=time_stage, now=now),
+        }
         median_rate = _pool_median_offer_rate()
         scored = sorted(
             (
                 score_agent(
                     agent=agent,
-                    skill_levels=levels[agent.pk],
+                    skill_levels={r.skill_id: getattr(agent, f"level_{r.skill_id}") for r in requirements},
                     requirements=requirements,
                     weights=policy.ranking_weights,
                     now=now,
                     pool_median_rate=median_rate,
-                    on_shift=agent.pk in on_shift,
+                    on_shift=agent.on_shift,
                 )
                 for agent in candidates
             ),
@@ -238,6 +232,7 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
         )
         claimed = _claim_agents(scored, fanout=stage.fanout, now=now)
         if not claimed:
+            Ticket.objects.filter(pk=ticket.pk).update(**ticket_changes)
             return []
         excluded = exclusion_counts(ticket=ticket, requirements=requirements)
         surge = surge_current()
@@ -253,10 +248,11 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
                 "requirements": [{"skill": r.code, "level": r.level} for r in requirements],
                 "pool": {
                     "online": excluded["online_pool"],
+                    "counted_at": excluded["counted_at"],
                     "shortlisted": len(candidates),
                     "shortlist_rule": f"the {SHORTLIST_SIZE} eligible agents waiting longest since their last offer",
                 },
-                "excluded": {k: v for k, v in excluded.items() if k != "online_pool"},
+                "excluded": {k: v for k, v in excluded.items() if k not in ("online_pool", "counted_at")},
                 "previous_refusers_included": included_refusers,
                 "weights": policy.ranking_weights,
                 "winner": {
@@ -289,7 +285,7 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
                 )
             )
         Offer.objects.bulk_create(offers)
-        ticket_transition(ticket=ticket, to=TicketStatus.OFFERED, from_statuses=[TicketStatus.QUEUED])
+        ticket_transition(ticket=ticket, to=TicketStatus.OFFERED, from_statuses=[TicketStatus.QUEUED], **ticket_changes)
         for offer in offers:
             offer.ticket = ticket
             events.offer_push(offer)
