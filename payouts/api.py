@@ -47,6 +47,38 @@ class EarningsView(APIView):
         return Response([s.pay_line_payload(line) for line in page])
 
 
+class ShiftGuaranteeListView(APIView):
+    """Settled hourly guarantees of booked shifts: met, or topped up by a pay line."""
+
+    permission_classes = [role_permission(Role.AGENT, Role.FINANCE)]
+
+    @extend_schema(
+        operation_id="shift_guarantees_list",
+        parameters=[
+            OpenApiParameter("agent", str, description="finance only: one agent's shifts"),
+            OpenApiParameter("limit", int, description="at most this many (default 200, max 1000)"),
+            OpenApiParameter("offset", int),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        query = s.ShiftGuaranteeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        agent_id = params.get("agent")
+        if request.user.role == Role.AGENT:
+            own = Agent.objects.filter(user=request.user).values_list("pk", flat=True).first()
+            if agent_id is not None and agent_id != own:
+                return Response(
+                    {"code": "forbidden", "message": "Agents see their own shifts only."},
+                    status=status.HTTP_403_FORBIDDEN,
+                )
+            agent_id = own
+        closes = selectors.shift_guarantee_close_list(agent_id=agent_id)
+        page = closes[params["offset"] : params["offset"] + params["limit"]]
+        return Response([s.shift_guarantee_close_payload(close) for close in page])
+
+
 class PayoutBatchListView(APIView):
     permission_classes = [IsFinance]
 

@@ -93,6 +93,7 @@ class PayLineKind(models.TextChoices):
     QUALITY_BONUS = "quality_bonus"
     ADJUSTMENT = "adjustment"
     EARNINGS_FLOOR_TOPUP = "earnings_floor_topup", "Earnings floor top-up"
+    SHIFT_GUARANTEE_TOPUP = "shift_guarantee_topup", "Shift guarantee top-up"
 
 
 # Kinds written at most once per ticket (by the pay task, or the CSAT bonus).
@@ -104,7 +105,8 @@ ONCE_PER_TICKET_KINDS = [
     PayLineKind.FLOOR_TOPUP,
     PayLineKind.QUALITY_BONUS,
 ]
-# Earnings the floor compares against: pay for work, not bonuses or earlier top-ups.
+# Earnings the floor compares against: pay for work, not bonuses or earlier floor top-ups. A shift
+# guarantee top-up counts as earnings, so the floor never pays the same shortfall a second time.
 FLOOR_EARNING_KINDS = [
     PayLineKind.BASE,
     PayLineKind.TIME,
@@ -112,6 +114,16 @@ FLOOR_EARNING_KINDS = [
     PayLineKind.SURGE,
     PayLineKind.FLOOR_TOPUP,
     PayLineKind.ADJUSTMENT,
+    PayLineKind.SHIFT_GUARANTEE_TOPUP,
+]
+# Ticket earnings a shift's hourly guarantee compares against: pay for the work itself (the offered
+# estimate's top-up included), not quality bonuses, adjustments or other top-ups.
+SHIFT_GUARANTEE_EARNING_KINDS = [
+    PayLineKind.BASE,
+    PayLineKind.TIME,
+    PayLineKind.PREMIUM,
+    PayLineKind.SURGE,
+    PayLineKind.FLOOR_TOPUP,
 ]
 
 
@@ -205,6 +217,49 @@ class EarningsPeriodClose(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["agent", "period_start"], name="period_close_once_per_agent"),
         ]
+
+
+class ShiftGuaranteeClose(models.Model):
+    """A booked shift's hourly guarantee, settled once per booking (the one-to-one booking is the
+    database's "exactly once") after the shift ended, with every input of the computation. Written even
+    when no top-up is due, so the agent sees that the guarantee was met."""
+
+    booking = models.OneToOneField(
+        "dispatch.ShiftBooking", on_delete=models.PROTECT, primary_key=True, related_name="guarantee_close"
+    )
+    shift = models.ForeignKey("dispatch.Shift", on_delete=models.PROTECT, related_name="guarantee_closes")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="shift_guarantee_closes")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField(db_index=True)
+    currency = models.CharField(max_length=3)
+    hourly_guarantee = models.DecimalField(max_digits=8, decimal_places=2)
+    online_seconds = models.PositiveIntegerField()
+    online_hours = models.DecimalField(max_digits=6, decimal_places=2)
+    guarantee_amount = models.DecimalField(**MONEY)
+    earnings = models.DecimalField(**MONEY)
+    topup_amount = models.DecimalField(**MONEY)
+    # The online stretches inside the window, clipped to it: [[start, end], ...] as ISO 8601.
+    intervals = models.JSONField(default=list, blank=True)
+    explanation = models.TextField()
+    pay_line = models.OneToOneField(
+        PayLine, null=True, blank=True, on_delete=models.PROTECT, related_name="shift_guarantee_close"
+    )
+    closed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(window_end__gt=F("window_start")), name="guarantee_window_order"),
+            models.CheckConstraint(
+                condition=Q(topup_amount__gte=0) & Q(guarantee_amount__gte=0) & Q(earnings__gte=0),
+                name="guarantee_amounts_non_negative",
+            ),
+            # A top-up is paid exactly when one is due.
+            models.CheckConstraint(
+                condition=Q(topup_amount=0, pay_line__isnull=True) | Q(topup_amount__gt=0, pay_line__isnull=False),
+                name="guarantee_topup_has_line",
+            ),
+        ]
+        indexes = [models.Index(fields=["agent", "window_end"], name="guarantee_agent_idx")]
 
 
 class PayoutBatchStatus(models.TextChoices):

@@ -11,6 +11,11 @@ from payouts.models import AlgorithmNotice, AlgorithmNoticeSeen
 
 RECORDED_DATA = [
     {"what": "Presence (online, away, offline) and open connections", "kept": "90 days"},
+    {
+        "what": "When you went online and when you left (online intervals), for shift guarantees; the stretches "
+        "inside a booked shift are also kept with its settlement",
+        "kept": "90 days; with the settlement as pay records",
+    },
     {"what": "Offers made to you, your answers and response times", "kept": "12 months"},
     {"what": "Tickets you handled, messages, resolution notes, customer ratings (CSAT)", "kept": "24 months"},
     {"what": "Pay lines, payout batches and payout details", "kept": "10 years (accounting and tax law)"},
@@ -24,7 +29,24 @@ AUTOMATED_DECISIONS = [
     "online decide eligibility).",
     "Offer expiry and re-offering; the surge multiplier from queue pressure.",
     "Pay per ticket and the weekly earnings floor top-up, computed from the rate card below.",
+    "The hourly guarantee of a booked shift and its top-up, settled automatically after the shift ends.",
     "Being set away after repeated missed offers (you can go online again at once).",
+]
+# How a booked shift's hourly guarantee is computed (payouts.guarantees), in the words agents read.
+SHIFT_GUARANTEE_RULES = [
+    "A shift a supervisor publishes can carry an hourly guarantee (an amount per hour in a currency). If you "
+    "booked it, it is settled once, about 15 minutes after the shift ends.",
+    "Online hours: the time you were online (not away, not offline) between the shift's start and end, to the "
+    "hundredth of an hour. A lost connection counts until the moment your last connection closed. If a "
+    "supervisor cancels the shift after it started, it ends at the cancellation; a shift cancelled before it "
+    "starts guarantees nothing.",
+    "Guarantee = online hours x the hourly guarantee. Earnings = your pay for tickets whose work ended in the "
+    "shift (base, time, premiums, surge and the top-up to an offered estimate), in the shift's currency; quality "
+    "bonuses, adjustments and pay in another currency are not counted.",
+    "If earnings are below the guarantee, a 'shift guarantee top-up' line pays the difference and explains the "
+    "numbers; otherwise the guarantee is shown as met (GET /api/v1/shift-guarantees/).",
+    "The weekly earnings floor counts a shift top-up as earnings of the week the shift ended in, so the same "
+    "shortfall is never topped up twice.",
 ]
 HUMAN_ONLY_DECISIONS = [
     "Suspension and reinstatement (always by a supervisor, with a reason you are told; you can appeal).",
@@ -50,6 +72,7 @@ def _snapshot(*, at: dt.datetime) -> dict:
         "recorded_data": RECORDED_DATA,
         "automated_decisions": AUTOMATED_DECISIONS,
         "human_only_decisions": HUMAN_ONLY_DECISIONS,
+        "shift_guarantee": SHIFT_GUARANTEE_RULES,
         "rate_card": rate_card_payload(rate_card_in_force(at=at)),
     }
 

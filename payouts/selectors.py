@@ -4,7 +4,7 @@ import datetime as dt
 
 from django.db.models import QuerySet
 
-from payouts.models import PayLine, PayoutBatch, PayoutItem, RateCard
+from payouts.models import PayLine, PayoutBatch, PayoutItem, RateCard, ShiftGuaranteeClose
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -39,3 +39,11 @@ def payout_item_list(*, batch) -> QuerySet[PayoutItem]:
 
 def rate_card_list() -> QuerySet[RateCard]:
     return RateCard.objects.select_related("created_by").order_by("-version")
+
+
+def shift_guarantee_close_list(*, agent_id=None) -> QuerySet[ShiftGuaranteeClose]:
+    """Settled shift guarantees (met or topped up), the latest shift first."""
+    closes = ShiftGuaranteeClose.objects.all()
+    if agent_id is not None:
+        closes = closes.filter(agent_id=agent_id)
+    return closes.order_by("-window_end", "-pk")

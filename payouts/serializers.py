@@ -22,6 +22,26 @@ def pay_line_payload(line) -> dict:
     }
 
 
+def shift_guarantee_close_payload(close) -> dict:
+    return {
+        "shift": str(close.shift_id),
+        "booking": str(close.booking_id),
+        "agent": str(close.agent_id),
+        "window_start": close.window_start.isoformat(),
+        "window_end": close.window_end.isoformat(),
+        "hourly_guarantee": money(close.hourly_guarantee),
+        "online_hours": f"{close.online_hours:.2f}",
+        "guarantee": money(close.guarantee_amount),
+        "earnings": money(close.earnings),
+        "topup": money(close.topup_amount),
+        "currency": close.currency,
+        "met": close.topup_amount == 0,
+        "pay_line": str(close.pay_line_id) if close.pay_line_id else None,
+        "explanation": close.explanation,
+        "closed_at": close.closed_at.isoformat(),
+    }
+
+
 def payout_item_payload(item) -> dict:
     return {
         "id": str(item.pk),
@@ -89,6 +109,12 @@ class EarningsQuerySerializer(StrictSerializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["from"] = self.fields.pop("from_")
+
+
+class ShiftGuaranteeQuerySerializer(StrictSerializer):
+    agent = serializers.UUIDField(required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=200)
+    offset = serializers.IntegerField(min_value=0, default=0)
 
 
 class PayoutBatchCreateSerializer(StrictSerializer):

@@ -5,7 +5,9 @@ Invariants kept here:
 - a ticket's pay is written exactly once: the TicketPay row (one per ticket) is inserted first, and the
   ledger's unique (ticket, kind) refuses a second set of lines even if that guard were bypassed;
 - ledger lines are never changed (a database trigger refuses it); corrections are new lines;
-- the offered estimate is a floor: final pay = max(estimate, pay on actual time).
+- the offered estimate is a floor: final pay = max(estimate, pay on actual time);
+- a shortfall is topped up once: the weekly earnings floor counts shift guarantee top-ups
+  (payouts.guarantees) as earnings, and settles the week's ended shifts before it computes.
 """
 
 import datetime as dt
@@ -27,6 +29,7 @@ from payouts.models import (
     PayLine,
     PayLineKind,
     RateCard,
+    ShiftGuaranteeClose,
     TicketPay,
 )
 
@@ -554,7 +557,15 @@ def earnings_floor_close_agent(*, agent, period_start: dt.date, card: RateCard) 
         ).aggregate(s=Sum("amount"))["s"]
         or 0
     )
-    earnings = formula.money(Decimal(ticket_earnings) + Decimal(adjustments))
+    # The hourly guarantee of a shift that ended in the period already topped up its hours: counted as
+    # earnings here, so the floor tops up only what is still missing, never the same shortfall twice.
+    shift_topups = (
+        ShiftGuaranteeClose.objects.filter(
+            agent=agent, currency=card.currency, window_end__gt=start, window_end__lte=end
+        ).aggregate(s=Sum("topup_amount"))["s"]
+        or 0
+    )
+    earnings = formula.money(Decimal(ticket_earnings) + Decimal(adjustments) + Decimal(shift_topups))
     previous = (
         EarningsPeriodClose.objects.filter(agent=agent, period_start__lt=period_start)
         .order_by("-period_start")
@@ -601,7 +612,13 @@ def earnings_floor_close_agent(*, agent, period_start: dt.date, card: RateCard) 
                             if card.floor_a
                             else ""
                         )
-                        + f" = {floor} {cur}; earned {earnings} {cur}; top-up {topup} {cur}."
+                        + f" = {floor} {cur}; earned {earnings} {cur}"
+                        + (
+                            f" (of which {formula.money(shift_topups)} {cur} shift guarantee top-ups)"
+                            if shift_topups
+                            else ""
+                        )
+                        + f"; top-up {topup} {cur}."
                     ),
                     inputs={
                         "period_start": period_start.isoformat(),
@@ -614,6 +631,7 @@ def earnings_floor_close_agent(*, agent, period_start: dt.date, card: RateCard) 
                         "engaged_seconds": engaged_seconds,
                         "available_seconds": available_seconds,
                         "earnings": str(earnings),
+                        "shift_guarantee_topups": str(formula.money(shift_topups)),
                         "floor": str(floor),
                     },
                 )
@@ -623,11 +641,16 @@ def earnings_floor_close_agent(*, agent, period_start: dt.date, card: RateCard) 
 
 
 def earnings_floor_close_period(*, period_start: dt.date) -> int:
-    """Close `period_start`'s week for every agent not closed yet. Returns how many were closed now."""
+    """Close `period_start`'s week for every agent not closed yet. Returns how many were closed now.
+
+    Shifts that ended are settled first (without waiting for late ticket pay), so that their guarantee
+    top-ups are in the earnings the floor compares against."""
     from agents.models import Agent
+    from payouts.guarantees import shift_guarantee_close_due
 
     if period_start.weekday() != 0:
         raise InvalidInput({"period_start": ["A period starts on a Monday."]})
+    shift_guarantee_close_due(wait_for_ticket_pay=False)
     end_day = period_start + dt.timedelta(days=7)
     card = rate_card_in_force(at=_day_start(end_day) - dt.timedelta(seconds=1))
     closed = EarningsPeriodClose.objects.filter(period_start=period_start).values("agent_id")

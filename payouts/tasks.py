@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from payouts import services
+from payouts import guarantees, services
 
 
 @shared_task(name="payouts.tasks.ticket_pay_task")
@@ -26,3 +26,9 @@ def earnings_floor_close_task() -> int:
 def ticket_pay_sweep_task() -> int:
     """Repairs a lost pay task (e.g. Redis lost it): pays finished tickets that have no pay yet."""
     return services.ticket_pay_sweep()
+
+
+@shared_task(name="payouts.tasks.shift_guarantee_close_task")
+def shift_guarantee_close_task() -> int:
+    """Settles the hourly guarantee of every booking of a shift that has ended (once per booking)."""
+    return guarantees.shift_guarantee_close_due()

@@ -4,6 +4,7 @@ from payouts import api
 
 urlpatterns = [
     path("earnings/", api.EarningsView.as_view(), name="earnings"),
+    path("shift-guarantees/", api.ShiftGuaranteeListView.as_view(), name="shift-guarantee-list"),
     path("pay-adjustments/", api.PayAdjustmentListView.as_view(), name="pay-adjustment-list"),
     path("rate-cards/", api.RateCardListView.as_view(), name="rate-card-list"),
     path("rate-cards/current/", api.RateCardCurrentView.as_view(), name="rate-card-current"),

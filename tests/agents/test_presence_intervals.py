@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 def intervals(agent) -> list[tuple]:
-    return list(PresenceInterval.objects.filter(agent=agent).order_by("started_at").values_list("started_at", "ended_at"))
+    rows = PresenceInterval.objects.filter(agent=agent).order_by("started_at")
+    return list(rows.values_list("started_at", "ended_at"))
 
 
 def test_going_online_opens_an_interval_and_leaving_online_closes_it():
