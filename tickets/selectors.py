@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+import time
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -57,9 +58,21 @@ def ticket_queue_position(*, ticket: Ticket) -> int | None:
     return ahead.count() + 1
 
 
+# At a busy moment the window holds tens of thousands of assignments, and every intake and queued
+# ticket's GET would count them again. Above this many, the count is reused for a few seconds (the
+# estimate it feeds is a rough one anyway); below, it is counted every time.
+THROUGHPUT_COUNT_EXACT_BELOW = 1000
+THROUGHPUT_COUNT_SECONDS = 5.0
+_throughput_shared: list = []  # [(monotonic time, count)] while shared
+
+
 def recent_assignments(*, now: dt.datetime | None = None) -> int:
-    now = now or timezone.now()
-    return Ticket.objects.filter(assigned_at__gte=now - THROUGHPUT_WINDOW).count()
+    """Tickets assigned in the last THROUGHPUT_WINDOW."""
+    if now is None and _throughput_shared and time.monotonic() - _throughput_shared[0][0] < THROUGHPUT_COUNT_SECONDS:
+        return _throughput_shared[0][1]
+    count = Ticket.objects.filter(assigned_at__gte=(now or timezone.now()) - THROUGHPUT_WINDOW).count()
+    _throughput_shared[:] = [(time.monotonic(), count)] if count >= THROUGHPUT_COUNT_EXACT_BELOW else []
+    return count
 
 
 def estimated_wait_seconds(*, queue_position: int | None, assignments_in_window: int) -> int | None:
