@@ -352,7 +352,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
     offer = _offer_of_agent(offer_id=offer_id, agent=agent)
     try:
         with transaction.atomic():
-            ticket_lock(ticket_id=offer.ticket_id)
+            ticket = ticket_lock(ticket_id=offer.ticket_id)
             now = timezone.now()
             claimed = Offer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING, expires_at__gt=now).update(
                 status=OfferStatus.ACCEPTED, answered_at=now
@@ -367,7 +367,6 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
             ).update(active_tickets=F("active_tickets") + 1, has_pending_offer=False, missed_offers_in_row=0)
             if not has_room:
                 raise DomainError("at_capacity", "You are at your limit of open tickets; resolve one first.")
-            ticket = Ticket.objects.get(pk=offer.ticket_id)
             try:
                 ticket_transition(
                     ticket=ticket, to=TicketStatus.ASSIGNED, from_statuses=[TicketStatus.OFFERED], assigned_agent=agent
@@ -379,7 +378,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                     else "Another agent took this one."
                 ) from exc
             _withdraw_pending(ticket=ticket, reason=WithdrawReason.TAKEN)
-            offer.refresh_from_db()
+            offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
             events.send_to_agent_on_commit(
                 agent.pk, {"type": "assigned", "offer_id": str(offer.pk), "ticket_id": str(ticket.pk)}
             )
