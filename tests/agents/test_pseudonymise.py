@@ -198,3 +198,34 @@ def test_the_service_refuses_the_same_way(departing, supervisor):
     with pytest.raises(DomainError) as refused:
         agent_pseudonymise(agent=departing["agent"], actor=supervisor, reason="Left")
     assert refused.value.code == "agent_has_open_obligations"
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_the_departed_agents_sockets_are_closed_and_stay_closed(live_stack):
+    import time
+
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    from agents.models import AgentConnection
+    from agents.services import person_token_issue
+    from tests.wsclient import AgentSocket
+
+    agent = AgentFactory()
+    token = person_token_issue(user=agent.user)
+    tabs = [AgentSocket(live_stack.ws_url(), agent, token=token) for _ in range(2)]
+
+    agent_pseudonymise(agent=agent, actor=UserFactory(role="supervisor"), reason="Left")
+
+    for tab in tabs:
+        with pytest.raises(ConnectionClosed) as closed:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                tab.ws.recv(timeout=deadline - time.monotonic())
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    with pytest.raises((InvalidStatus, ConnectionClosed)):
+        AgentSocket(live_stack.ws_url(), agent, token=token)
+    deadline = time.monotonic() + 15
+    while AgentConnection.objects.filter(agent=agent).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not AgentConnection.objects.filter(agent=agent).exists()
