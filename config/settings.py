@@ -143,6 +143,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TIMEZONE = "UTC"
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=10)
+# Each web process marks the agent sockets it holds alive this often (agents.presence).
+PRESENCE_HEARTBEAT_SECONDS = env.int("PRESENCE_HEARTBEAT_SECONDS", default=15)
 CELERY_BEAT_SCHEDULE = {
     "dispatch-sweep": {"task": "dispatch.tasks.dispatch_sweep_task", "schedule": 2.0},
     "presence-sweep": {"task": "dispatch.tasks.presence_sweep_task", "schedule": 5.0},

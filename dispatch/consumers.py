@@ -9,6 +9,7 @@ Client frames beyond the contract's: `{"type": "ack", "offer_id"}` (the offer re
 and `{"type": "sync"}` (send me the current state again).
 """
 
+import asyncio
 import json
 import logging
 import uuid
@@ -58,6 +59,38 @@ def _state_frames(agent_id) -> list[dict]:
     return frames
 
 
+class SocketsAlive:
+    """The agent sockets this process holds, marked alive in one UPDATE every HEARTBEAT_WRITE_SECONDS.
+
+    Pings are answered without touching the database: at 5,000 sockets a write per ping would be
+    hundreds of writes a second. A process that dies stops marking its sockets, and the presence sweep
+    closes them after STALE_CONNECTION_SECONDS."""
+
+    def __init__(self):
+        self.channel_names: set[str] = set()
+        self._task: asyncio.Task | None = None
+
+    def add(self, channel_name: str) -> None:
+        self.channel_names.add(channel_name)
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._mark_alive_while_any())
+
+    def discard(self, channel_name: str) -> None:
+        self.channel_names.discard(channel_name)
+
+    async def _mark_alive_while_any(self):
+        while self.channel_names:
+            await asyncio.sleep(presence.HEARTBEAT_WRITE_SECONDS)
+            try:
+                await database_sync_to_async(presence.presence_heartbeat)(channel_names=set(self.channel_names))
+            except Exception:  # a database blip: the next round marks them again, well before they go stale
+                log.exception("Could not mark %d agent sockets alive", len(self.channel_names))
+
+
+sockets_alive = SocketsAlive()
+
+
 class AgentConsumer(AsyncWebsocketConsumer):
     agent_id = None
 
@@ -71,11 +104,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(agent_group(agent.pk), self.channel_name)
         await self.accept()
         await database_sync_to_async(presence.presence_connect)(agent_id=agent.pk, channel_name=self.channel_name)
+        sockets_alive.add(self.channel_name)
         await self.send_state()
 
     async def disconnect(self, code):
         if self.agent_id is None:
             return
+        sockets_alive.discard(self.channel_name)
         await self.channel_layer.group_discard(agent_group(self.agent_id), self.channel_name)
         await database_sync_to_async(presence.presence_disconnect)(
             agent_id=self.agent_id, channel_name=self.channel_name
@@ -118,7 +153,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
             raise DomainError("offer_unavailable", "No such offer for you.") from exc
 
     async def on_ping(self, frame):
-        await database_sync_to_async(presence.presence_heartbeat)(channel_name=self.channel_name)
         await self.send_frame({"type": "pong"})
 
     async def on_sync(self, frame):

@@ -112,6 +112,8 @@ def live_stack(django_db_setup, django_db_blocker):
         "FAST_PASSWORD_HASHER": "true",
         # Webhook retries back off from 1 s instead of 10 s, so delivery tests finish quickly.
         "WEBHOOK_RETRY_BASE_SECONDS": "1",
+        # Sockets are marked alive every second, so a test sees it without waiting 15 s.
+        "PRESENCE_HEARTBEAT_SECONDS": "1",
     }
     # Browser tests allow sync ORM calls next to Playwright's loop in *this* process; never in the servers.
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -61,7 +61,7 @@ def test_sockets_connecting_pinging_and_closing_never_touch_intervals():
     with CaptureQueriesContext(connection) as queries:
         presence.presence_connect(agent_id=agent.pk, channel_name="tab-1")
         AgentConnection.objects.filter(channel_name="tab-1").update(last_seen_at=timezone.now() - timedelta(minutes=1))
-        presence.presence_heartbeat(channel_name="tab-1")
+        presence.presence_heartbeat(channel_names=["tab-1"])
         presence.presence_disconnect(agent_id=agent.pk, channel_name="tab-1")
     assert not [q["sql"] for q in queries.captured_queries if PresenceInterval._meta.db_table in q["sql"]]
     assert intervals(agent) == before
