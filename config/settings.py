@@ -153,7 +153,10 @@ CELERY_BEAT_SCHEDULE = {
     "ticket-pay-sweep": {"task": "payouts.tasks.ticket_pay_sweep_task", "schedule": 60.0},
     "earnings-floor-close": {"task": "payouts.tasks.earnings_floor_close_task", "schedule": 3600.0},
     # Pays the hourly guarantee of booked shifts that have ended.
-    "shift-guarantee-close": {"task": "payouts.tasks.shift_guarantee_close_task", "schedule": 300.0},
+    "shift-guarantee-close": {
+        "task": "payouts.tasks.shift_guarantee_close_task",
+        "schedule": env.float("SHIFT_GUARANTEE_CLOSE_SECONDS", default=300.0),
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
