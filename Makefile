@@ -23,3 +23,8 @@ test: install
 
 lint: install
 	$(PY) -m ruff check .
+
+# The benchmark (docs/benchmarks.md): starts its own platform on PostgreSQL and Redis (DATABASE_URL,
+# REDIS_URL; default database dispatch_bench, Redis database 8), under 10 minutes. BENCH_ARGS=--quick.
+bench: install
+	$(PY) scripts/bench.py $(BENCH_ARGS)

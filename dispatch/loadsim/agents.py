@@ -35,6 +35,7 @@ class AgentBehaviour:
 class ConnectReport:
     connected: int = 0
     failed: int = 0
+    skipped: int = 0  # not tried: the deadline had passed
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
 
@@ -51,6 +52,7 @@ class SimAgent:
         self.state_frames = 0
         self.accept_sent_at: dict[str, float] = {}  # offer_id -> perf_counter
         self.handling: dict[str, asyncio.Task] = {}  # ticket_id -> the task resolving it
+        self.resolving: set[str] = set()  # its resolve request is on the way
         self.tasks: set[asyncio.Task] = set()
 
     @property
@@ -162,9 +164,9 @@ class SimAgent:
         if not self.pool.closing:
             await self.send(type="presence", status="online")
 
-    async def handle(self, ticket_id: str, *, right_away: bool = False) -> None:
-        if not right_away:
-            await asyncio.sleep(self.rng.uniform(*self.pool.behaviour.handle_seconds))
+    async def handle(self, ticket_id: str) -> None:
+        await asyncio.sleep(self.rng.uniform(*self.pool.behaviour.handle_seconds))
+        self.resolving.add(ticket_id)
         await self.resolve(ticket_id)
 
     async def resolve(self, ticket_id: str) -> None:
@@ -183,14 +185,16 @@ class SimAgent:
         else:
             self.stats.resolve_failures[status] += 1
         self.handling.pop(ticket_id, None)
+        self.resolving.discard(ticket_id)
 
     async def finish_work(self) -> None:
-        """End of the shift: resolve every open ticket now instead of after its handle time."""
-        open_ids = list(self.handling)
-        for ticket_id in open_ids:
-            task = self.handling.pop(ticket_id)
-            task.cancel()
-        await asyncio.gather(*(self.resolve(ticket_id) for ticket_id in open_ids))
+        """End of the shift: resolve every open ticket now instead of after its handle time (a resolve
+        already on the way is awaited, not sent twice)."""
+        in_flight = [task for ticket_id, task in self.handling.items() if ticket_id in self.resolving]
+        still_handling = [ticket_id for ticket_id in self.handling if ticket_id not in self.resolving]
+        for ticket_id in still_handling:
+            self.handling.pop(ticket_id).cancel()
+        await asyncio.gather(*in_flight, *(self.resolve(ticket_id) for ticket_id in still_handling))
 
     async def close(self) -> None:
         self.closed = True
@@ -235,21 +239,33 @@ class AgentPool:
         return [agent for agent in self.agents if agent.server_index == server_index]
 
     async def connect(
-        self, tokens: list[str], *, server_index: int | None = None, online_timeout: float = 300
+        self,
+        tokens: list[str],
+        *,
+        server_index: int | None = None,
+        online_timeout: float = 300,
+        deadline: float | None = None,
     ) -> ConnectReport:
-        """Connect one agent per token (to `server_index`, or spread round robin over the servers) and
-        return once each is online as far as the server is concerned, or has failed."""
+        """Connect one agent per token (to `server_index`, or spread evenly over the servers) and
+        return once each is online as far as the server is concerned, or has failed. Agents whose
+        turn comes after `deadline` (a time.perf_counter value) are not connected: `skipped`."""
         report = ConnectReport()
         started = time.perf_counter()
         new_agents = []
+        per_server = [len(self.on_server(index)) for index in range(len(self.api_urls))]
         for position, token in enumerate(tokens):
-            index = server_index if server_index is not None else (len(self.agents) + position) % len(self.api_urls)
+            # Spread: each new agent goes to the server holding the fewest.
+            index = server_index if server_index is not None else per_server.index(min(per_server))
+            per_server[index] += 1
             rng = random.Random(f"{self.seed}-{len(self.agents) + position}")
             new_agents.append(SimAgent(pool=self, token=token, server_index=index, rng=rng))
 
         async def bring_online(agent: SimAgent) -> None:
             try:
                 async with self.handshakes:
+                    if deadline is not None and time.perf_counter() > deadline:
+                        report.skipped += 1
+                        return
                     await agent.connect()
                     await asyncio.wait_for(agent.online.wait(), online_timeout)
                 report.connected += 1

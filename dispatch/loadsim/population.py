@@ -126,3 +126,16 @@ def sim_population_ensure(
     return SimPopulation(
         agent_tokens=tokens, integration_token=integration_token, webhook_secret=integration.webhook_secret
     )
+
+
+def sim_leftovers_cancel() -> int:
+    """Cancel `sim-bot` tickets an interrupted earlier run left open (their simulated customers are long
+    gone), so that a run starts with an empty queue. Returns how many were cancelled."""
+    from tickets.models import Ticket, TicketStatus
+    from tickets.services import ticket_cancel
+
+    open_statuses = [TicketStatus.QUEUED, TicketStatus.OFFERED, TicketStatus.ASSIGNED]
+    leftovers = list(Ticket.objects.filter(integration__name=SIM_INTEGRATION_NAME, status__in=open_statuses))
+    for ticket in leftovers:
+        ticket_cancel(ticket=ticket)
+    return len(leftovers)

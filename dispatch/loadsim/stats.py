@@ -49,6 +49,7 @@ class SimStats:
     webhook_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     webhooks: Counter = field(default_factory=Counter)  # event -> count of first deliveries
     webhook_duplicates: int = 0
+    webhooks_for_earlier_tickets: int = 0  # e.g. retries of deliveries a previous run did not answer
     webhook_bad_signatures: int = 0
     webhook_delivery_ids: set[str] = field(default_factory=set)
 
@@ -62,12 +63,15 @@ class SimStats:
             self.offered.add(external_id)
             self.offer_latency.setdefault(server_index, []).append(time.perf_counter() - sent_at)
 
-    def webhook_received(self, *, delivery_id: str, event: str, signature_ok: bool) -> None:
+    def webhook_received(self, *, delivery_id: str, event: str, external_id: str, signature_ok: bool) -> None:
         with self.webhook_lock:
             if not signature_ok:
                 self.webhook_bad_signatures += 1
             elif delivery_id in self.webhook_delivery_ids:
                 self.webhook_duplicates += 1
+            elif external_id not in self.sent_at:
+                self.webhook_delivery_ids.add(delivery_id)
+                self.webhooks_for_earlier_tickets += 1
             else:
                 self.webhook_delivery_ids.add(delivery_id)
                 self.webhooks[event] += 1
@@ -121,7 +125,7 @@ class SimStats:
             events = ", ".join(f"{event} {count}" for event, count in sorted(self.webhooks.items())) or "none"
             lines.append(
                 f"webhooks received {sum(self.webhooks.values())} ({events}), duplicates {self.webhook_duplicates}, "
-                f"bad signatures {self.webhook_bad_signatures}"
+                f"bad signatures {self.webhook_bad_signatures}, for earlier tickets {self.webhooks_for_earlier_tickets}"
             )
         problems = []
         if self.intake_failures:

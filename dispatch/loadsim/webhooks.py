@@ -34,13 +34,19 @@ class WebhookReceiver:
                     body=body, secret=receiver.secret, header=self.headers.get("X-Dispatch-Signature", "")
                 )
                 event = self.headers.get("X-Dispatch-Event", "")
+                external_id = ""
                 if ok:
                     try:
-                        ok = json.loads(body).get("event") == event
-                    except ValueError:
+                        payload = json.loads(body)
+                        ok = payload.get("event") == event
+                        external_id = payload.get("ticket", {}).get("external_id", "")
+                    except (ValueError, AttributeError):
                         ok = False
                 receiver.stats.webhook_received(
-                    delivery_id=self.headers.get("X-Dispatch-Delivery", ""), event=event, signature_ok=ok
+                    delivery_id=self.headers.get("X-Dispatch-Delivery", ""),
+                    event=event,
+                    external_id=external_id,
+                    signature_ok=ok,
                 )
                 # A forged or garbled delivery is refused; a duplicate is acknowledged again.
                 self.send_response(204 if ok else 400)

@@ -5,11 +5,12 @@ websockets, escalations through the real intake API, webhooks to a local receive
 """
 
 import asyncio
+import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
 from dispatch.loadsim.agents import AgentBehaviour
-from dispatch.loadsim.population import sim_population_ensure
+from dispatch.loadsim.population import sim_leftovers_cancel, sim_population_ensure
 from dispatch.loadsim.run import SimConfig, simulate
 from dispatch.loadsim.stats import SimStats
 from dispatch.loadsim.webhooks import WebhookReceiver
@@ -104,6 +105,7 @@ class Command(BaseCommand):
             report_every_seconds=options["report_every"],
             drain_seconds=options["drain"],
         )
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would drown the progress
         api_urls = [url.strip().rstrip("/") for url in options["url"].split(",") if url.strip()]
 
         receiver = WebhookReceiver(stats=SimStats(), host=options["webhook_host"], port=options["webhook_port"])
@@ -119,6 +121,8 @@ class Command(BaseCommand):
                 max_concurrent=options["max_concurrent"],
             )
             receiver.secret = population.webhook_secret
+            if leftovers := sim_leftovers_cancel():
+                self.stdout.write(f"cancelled {leftovers} tickets an earlier run left open")
             stats = asyncio.run(
                 simulate(config=config, population=population, api_urls=api_urls, receiver=receiver, say=self.say)
             )
