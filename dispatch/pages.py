@@ -13,7 +13,13 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_http_methods
 
 from agents.models import Agent, AuditEntry, Role, Skill, SuspensionAppeal
-from agents.services import agent_reinstate, agent_suspend, agent_update
+from agents.services import (
+    agent_pseudonymisation_blockers,
+    agent_pseudonymise,
+    agent_reinstate,
+    agent_suspend,
+    agent_update,
+)
 from agents.views import role_required
 from config.errors import DomainError
 from dispatch import board, shifts, supervision
@@ -187,6 +193,19 @@ def agent_page(request, agent_id):
                 agent_update(agent=agent, actor=request.user, max_concurrent=int(value))
 
             _attempt(request, set_capacity, success=f"Capacity set to {value}.")
+        elif action == "pseudonymise":
+
+            def pseudonymise():
+                if request.POST.get("confirm") != "irreversible":
+                    raise DomainError("unconfirmed", "Tick the box to confirm: pseudonymising cannot be undone.")
+                agent_pseudonymise(agent=agent, actor=request.user, reason=reason)
+
+            former_name = agent.display_name
+            _attempt(
+                request,
+                pseudonymise,
+                success=f"{former_name} is pseudonymised; their pay and payout records are kept.",
+            )
         return redirect("supervisor-agent", agent_id=agent.pk)
     rows = [row for row in board.pool_rows(search=agent.user.username) if row["id"] == str(agent.pk)]
     return _render(
@@ -198,6 +217,7 @@ def agent_page(request, agent_id):
             "skills": Skill.objects.order_by("code"),
             "history": AuditEntry.objects.filter(subject_type="agent", subject_id=str(agent.pk)).order_by("-at")[:30],
             "appeals": agent.appeals.select_related("suspended_by", "decided_by").order_by("-submitted_at")[:10],
+            "pseudonymise_blockers": [] if agent.pseudonymised_at else agent_pseudonymisation_blockers(agent=agent),
         },
         section="pool",
     )
