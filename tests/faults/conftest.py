@@ -24,6 +24,7 @@ FIGURE_COLUMNS = [
     ("faults_injected", "faults injected"),
     ("tickets_in_flight", "tickets in flight"),
     ("tickets_lost", "tickets lost"),
+    ("duplicate_tickets", "duplicate tickets"),
     ("duplicate_pay_lines", "duplicate pay lines"),
     ("events_delivered", "events delivered"),
     ("events_duplicated", "events duplicated"),
