@@ -85,12 +85,6 @@ def _profile(agent: Agent) -> dict:
     }
 
 
-def _online_intervals(agent: Agent):
-    # Stretches online, recorded since agents.models.PresenceInterval exists (added alongside this module).
-    intervals = getattr(agent, "presence_intervals", None)
-    return intervals.order_by("started_at").iterator(chunk_size=CHUNK_ROWS) if intervals is not None else []
-
-
 def _presence(agent: Agent) -> dict:
     return {
         "presence": agent.presence,
@@ -99,7 +93,8 @@ def _presence(agent: Agent) -> dict:
         "online_seconds_total": agent.online_seconds,
         "disconnected_at": _when(agent.disconnected_at),
         "online_intervals": [
-            {"started_at": _when(i.started_at), "ended_at": _when(i.ended_at)} for i in _online_intervals(agent)
+            {"started_at": _when(i.started_at), "ended_at": _when(i.ended_at)}
+            for i in agent.presence_intervals.order_by("started_at").iterator(chunk_size=CHUNK_ROWS)
         ],
         "open_connections": [
             {"connected_at": _when(c.connected_at), "last_seen_at": _when(c.last_seen_at)}

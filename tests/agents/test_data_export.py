@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from agents.models import Agent, AuditEntry
+from agents.presence import presence_set
 from agents.services import agent_suspend, payout_details_set
 from dispatch import services as dispatch_services
 from dispatch.models import ShiftBooking
@@ -68,6 +69,8 @@ def history(db):
     set_presence(other, "away")
     declined = decline_a_ticket(mia, reason="lunch")
     set_presence(mia, "away")
+    presence_set(agent=mia, status="online")  # one recorded stretch online
+    presence_set(agent=mia, status="away")
     set_presence(other, "online")
     work_a_ticket(other, reply="Olaf's private reply", external_id="chat-olaf")
     decline_a_ticket(other, reason="olaf-busy")
@@ -120,6 +123,8 @@ def test_an_agent_downloads_everything_the_platform_holds_about_them(history):
     assert profile["payout_details"]["iban"] == "DE89370400440532013000"  # in full: it is their own
     assert profile["status"] == "suspended" and profile["status_reason"] == "Rude reply on chat-7"
     assert export["presence"]["presence"] == "away"
+    [interval] = export["presence"]["online_intervals"]
+    assert interval["started_at"] and interval["ended_at"]
 
     offers = {o["id"]: o for o in export["offers"]}
     accepted, declined = offers[str(history["offer"].pk)], offers[str(history["declined"].pk)]
