@@ -101,6 +101,7 @@ PAY_LINE_KIND_LABELS = {
     "quality_bonus": gettext_lazy("Quality bonus"),
     "adjustment": gettext_lazy("Adjustment"),
     "earnings_floor_topup": gettext_lazy("Earnings floor top-up"),
+    "shift_guarantee_topup": gettext_lazy("Shift guarantee top-up"),
 }
 
 

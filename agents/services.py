@@ -156,10 +156,12 @@ def agent_reinstate(*, agent: Agent, actor, reason: str) -> Agent:
     from dispatch.events import agent_status_push
 
     reason = _require_reason(reason)
-    updated = Agent.objects.filter(pk=agent.pk, status=Agent.Status.SUSPENDED).update(
+    updated = Agent.objects.filter(pk=agent.pk, status=Agent.Status.SUSPENDED, pseudonymised_at__isnull=True).update(
         status=Agent.Status.ACTIVE, status_reason=reason
     )
     if not updated:
+        if Agent.objects.filter(pk=agent.pk, pseudonymised_at__isnull=False).exists():
+            raise DomainError("pseudonymised", "This agent has left and was pseudonymised; they cannot be reinstated.")
         raise DomainError("not_suspended", "Only a suspended agent can be reinstated.")
     agent.refresh_from_db()
     audit_record(actor=actor, action="agent.reinstated", subject=agent, reason=reason)

@@ -366,6 +366,8 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                 pk=agent.pk, status=Agent.Status.ACTIVE, active_tickets__lt=F("max_concurrent")
             ).update(active_tickets=F("active_tickets") + 1, has_pending_offer=False, missed_offers_in_row=0)
             if not has_room:
+                if not Agent.objects.filter(pk=agent.pk, status=Agent.Status.ACTIVE).exists():
+                    raise DomainError("not_active", "Your account is not active, so you cannot take new tickets.")
                 raise DomainError("at_capacity", "You are at your limit of open tickets; resolve one first.")
             try:
                 ticket_transition(

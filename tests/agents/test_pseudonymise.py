@@ -229,3 +229,15 @@ def test_the_departed_agents_sockets_are_closed_and_stay_closed(live_stack):
     while AgentConnection.objects.filter(agent=agent).exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not AgentConnection.objects.filter(agent=agent).exists()
+
+
+def test_a_pseudonymised_agent_cannot_be_reinstated(departing, supervisor_client):
+    agent = departing["agent"]
+    assert supervisor_client.post(url(agent), {"reason": "Left"}, format="json").status_code == 200
+
+    response = supervisor_client.post(f"/api/v1/agents/{agent.pk}/reinstate/", {"reason": "Came back"}, format="json")
+
+    assert response.status_code == 409
+    assert "pseudonymised" in response.json()["message"]
+    agent.refresh_from_db()
+    assert agent.status == Agent.Status.SUSPENDED

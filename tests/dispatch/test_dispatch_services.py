@@ -276,3 +276,17 @@ def test_dispatch_decision_cost_is_a_fixed_number_of_queries(policy, django_asse
     ticket = TicketFactory(language="en", skills={"payments": 2})
     with django_assert_max_num_queries(25):
         assert len(dispatch(ticket)) == 1
+
+
+def test_an_agent_suspended_after_the_offer_is_told_so_when_accepting(policy):
+    from config.errors import DomainError
+
+    agent = online(AgentFactory(languages=["en"]))
+    [offer] = dispatch(TicketFactory(language="en"))
+    Agent.objects.filter(pk=agent.pk).update(status=Agent.Status.SUSPENDED)
+
+    with pytest.raises(DomainError) as refused:
+        services.offer_accept(offer_id=offer.pk, agent=agent)
+
+    assert refused.value.code == "not_active"
+    assert Offer.objects.get(pk=offer.pk).status == OfferStatus.PENDING
