@@ -126,9 +126,14 @@ def test_the_crawl_does_reach_the_iban_where_it_belongs():
 
 @contextmanager
 def captured_log_output():
-    """What the configured handlers of settings.LOGGING write, while the block runs."""
+    """What every console handler of every logger writes while the block runs: the ones settings.LOGGING
+    configures, and any a library or Django's defaults left in place."""
+    loggers = [
+        logging.getLogger(),
+        *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)),
+    ]
     # Exactly StreamHandler: pytest's own capturing handlers are subclasses, and not the platform's log.
-    handlers = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+    handlers = list({id(h): h for lg in loggers for h in lg.handlers if type(h) is logging.StreamHandler}.values())
     assert handlers, "settings.LOGGING configures a console handler on the root logger"
     buffer = io.StringIO()
     streams = [h.setStream(buffer) for h in handlers]
@@ -140,7 +145,9 @@ def captured_log_output():
 
 
 @pytest.mark.django_db
-def test_a_refused_iban_is_not_written_to_the_request_log():
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "debug"])
+def test_a_refused_iban_is_not_written_to_the_request_log(settings, debug):
+    settings.DEBUG = debug  # Django's default loggers print only with DEBUG: they must not bypass the filter
     agent = AgentFactory()
     client = token_client(agent.user)
     bad_iban = "DE04100100104711081543"  # checksum off by one: IBAN-shaped but invalid
