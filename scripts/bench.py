@@ -24,6 +24,7 @@ redis://127.0.0.1:6379/8) names a Redis database that is flushed.
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -48,7 +49,8 @@ SCENARIOS = ("latency", "throughput", "sockets", "baselines")
 MIB = 1024 * 1024
 LOAD_GENERATOR = "load generator (this script)"
 RUN_BUDGET_SECONDS = 570  # the whole run, setup included, stays under 10 minutes
-AFTER_SCENARIOS_SECONDS = 60  # closing sockets, stopping the platform, the baselines
+DRAIN_SECONDS = 20  # at most, before each step, for the backlog of an earlier one
+AFTER_SCENARIOS_SECONDS = 80  # closing sockets, stopping the platform (up to 15 s a process), the baselines
 
 
 @dataclass(frozen=True)
@@ -437,7 +439,7 @@ class Bench:
         self.platform = platform_
         self.population = population
         self.receiver = receiver
-        self.tokens_used = 0
+        self.unused_tokens = list(population.agent_tokens)
         api_urls = platform_.api_urls()
         # Quick hands: agents free up fast, so a step measures dispatch and not a shortage of agents.
         behaviour = AgentBehaviour(
@@ -473,11 +475,11 @@ class Bench:
         else:
             have = len(self.pool.on_server(step.server_index))
         wanted = max(0, step.total - have)
-        tokens = self.population.agent_tokens[self.tokens_used : self.tokens_used + wanted]
-        self.tokens_used += len(tokens)
-        if not tokens:
-            return 0, 0.0
+        if not step.connects or not wanted:
+            return 0, 0.0  # a shortfall of an earlier step was reported there
+        tokens, self.unused_tokens = self.unused_tokens[:wanted], self.unused_tokens[wanted:]
         report = await self.pool.connect(tokens, server_index=step.server_index, deadline=deadline)
+        self.unused_tokens = report.skipped_tokens + self.unused_tokens
         self.say(
             f"{report.connected} agents connected in {report.seconds:.1f} s "
             f"({report.failed} failed, {report.skipped} not tried for lack of time)"
@@ -569,20 +571,21 @@ class Bench:
         )
         if dispatched:
             self.report.cpu_per_ticket_ms = 1000 * platform_cpu / dispatched
-        await self.drain(count_queued)
 
-    async def drain(self, count_queued, timeout: float = 60) -> None:
-        """Let the backlog of an overloaded step clear before the next scenario measures."""
+    async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Start each step with an empty queue: wait for the backlog an overloaded step left, and
+        cancel what is still waiting after `timeout` (its customers gave up)."""
+        from asgiref.sync import sync_to_async
+
+        count_queued = sync_to_async(queued_count, thread_sensitive=False)
         self.window()
-        queued = await count_queued()
         deadline = time.monotonic() + timeout
-        while queued and time.monotonic() < deadline:
+        while (queued := await count_queued()) and time.monotonic() < deadline:
             await asyncio.sleep(1)
-            queued = await count_queued()
         if queued:
             await self.stream.cancel_unassigned(assigned_ticket_ids=self.pool.assigned_ticket_ids)
             self.say(f"cancelled the backlog of {queued} tickets")
-        await asyncio.sleep(2)
+            self.report.notes.append(f"{queued} queued tickets left by an overloaded step were cancelled")
 
     async def one_process(self, step: Step, deadline: float, monitor: ProcessMonitor) -> None:
         from dispatch.loadsim.stats import percentile
@@ -606,6 +609,7 @@ class Bench:
     async def run(self, monitor: ProcessMonitor) -> None:
         try:
             for position, step in enumerate(self.plan):
+                await self.drain()
                 deadline = self.connect_deadline(self.plan[position:])
                 if step.kind == "latency":
                     await self.latency(step, deadline)
@@ -729,11 +733,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, for development")
     parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
     parser.add_argument("--out", default=None, help="markdown file (default var/bench-<date>.md)")
+    parser.add_argument(
+        "--latency-rate", type=float, default=None, help="escalations per second in scenarios a and c (default 20)"
+    )
     options = parser.parse_args()
     only = {name.strip() for name in options.only.split(",") if name.strip()}
     if unknown := only - set(SCENARIOS):
         parser.error(f"--only: unknown scenario {', '.join(sorted(unknown))}")
     sizes = QUICK if options.quick else FULL
+    if options.latency_rate:
+        sizes = dataclasses.replace(sizes, latency_rate=options.latency_rate, one_process_rate=options.latency_rate)
 
     database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL

@@ -36,6 +36,7 @@ class ConnectReport:
     connected: int = 0
     failed: int = 0
     skipped: int = 0  # not tried: the deadline had passed
+    skipped_tokens: list[str] = field(default_factory=list)
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
 
@@ -265,6 +266,7 @@ class AgentPool:
                 async with self.handshakes:
                     if deadline is not None and time.perf_counter() > deadline:
                         report.skipped += 1
+                        report.skipped_tokens.append(agent.token)
                         return
                     await agent.connect()
                     await asyncio.wait_for(agent.online.wait(), online_timeout)
