@@ -1,11 +1,43 @@
+import logging
 import os
 
 from celery import Celery
+from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+log = logging.getLogger(__name__)
+
+
+class BrokerLossTolerantConsumer(Consumer):
+    """The worker's consumer, surviving a lost broker connection while messages are unacknowledged.
+
+    On a lost connection Celery first collects the connection (which takes its transport apart) and then
+    closes it; with unacknowledged messages (every acks_late task in progress and every countdown,
+    e.g. offer expiries) the close tries to hand them back through the dismantled transport and raises
+    AttributeError, which Celery treats as unrecoverable: the worker shuts down after a Redis restart.
+    The broken connection is gone either way, so carry on to the reconnect. What those messages did is
+    repaired by the sweeps (overdue offers, queued tickets, lost pay), not by redelivery.
+    """
+
+    def on_connection_error_after_connected(self, exc):
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError:
+            log.warning("closing the lost broker connection failed; reconnecting anyway", exc_info=True)
+
+
 app = Celery("dispatch_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    worker_consumer="config.celery:BrokerLossTolerantConsumer",
+    # Publishing a task subscribes to its result, and Celery's default retries that for 20 s when Redis
+    # is down: a web request (an escalation, an accept) would hang that long. Give up after about a
+    # second; the sweeps find whatever a task that could not be sent would have done.
+    result_backend_transport_options={
+        "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
+    },
+)
 app.autodiscover_tasks()
 
 

@@ -38,17 +38,24 @@ def escalation(external_id: str | None = None, language: str = "en", **fields) -
     }
 
 
-def escalate(base_url: str, token: str, body: dict, *, retry_for_seconds: float = 0) -> httpx.Response:
-    """POST the escalation as the bot platform does: on a 5xx or no answer, the same body again."""
+def escalate(
+    base_url: str, token: str, body: dict, *, retry_for_seconds: float = 0, answers: list | None = None
+) -> httpx.Response:
+    """POST the escalation as the bot platform does: on a 5xx or no answer, the same body again.
+    Every answer's status (0 for none) is appended to `answers`."""
     deadline = time.monotonic() + retry_for_seconds
     while True:
         try:
             response = httpx.post(
                 f"{base_url}/api/v1/tickets/", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=15
             )
+            if answers is not None:
+                answers.append(response.status_code)
             if response.status_code < 500 or time.monotonic() > deadline:
                 return response
         except httpx.HTTPError:
+            if answers is not None:
+                answers.append(0)
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.5)
