@@ -68,9 +68,13 @@ class LoginView(auth_views.LoginView):
         try:
             rate_limit_check(scope="login", identity=client_address(request))
         except RateLimited as limited:
+            refusal = RateLimited(
+                retry_after_seconds=limited.retry_after_seconds,
+                message=f"Too many sign-in attempts from your address. Try again in {limited.retry_after_seconds} s.",
+            )
             # An unbound form: a bound one would run authentication while the page renders.
             form = self.form_class(request, initial={"username": request.POST.get("username", "")})
-            return self._refused(self.get_context_data(form=form), limited)
+            return self._refused(self.get_context_data(form=form), refusal)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):

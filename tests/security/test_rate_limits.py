@@ -103,7 +103,7 @@ def test_login_page_over_the_limit_says_so_and_does_not_sign_in(settings, client
     assert refused.status_code == 429
     assert_retry_after_within(refused, 3600)
     page = refused.content.decode()
-    assert "Too many" in page and "Try again in" in page
+    assert "Too many sign-in attempts from your address. Try again in" in page
     assert 'name="password"' in page  # the form is still there to try again later
     assert client.get("/agent/").status_code == 302  # not signed in: sent to the login page
     assert client.get("/login/").status_code == 200  # looking at the page is not limited
