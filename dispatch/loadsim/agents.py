@@ -49,7 +49,9 @@ class SimAgent:
         self.rng = rng
         self.ws = None
         self.closed = False
-        self.online = asyncio.Event()
+        # Resolved once the server confirms the agent online; fails if the socket closes before that.
+        self.online: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.presence_attempts = 0
         self.state_frames = 0
         self.accept_sent_at: dict[str, float] = {}  # offer_id -> perf_counter
         self.handling: dict[str, asyncio.Task] = {}  # ticket_id -> the task resolving it
@@ -82,6 +84,10 @@ class SimAgent:
             max_queue=None,
         )
         self.spawn(self.read_frames())
+        await self.go_online()
+
+    async def go_online(self) -> None:
+        self.presence_attempts += 1
         await self.send(type="presence", status="online")
         await self.send(type="sync")
 
@@ -95,6 +101,16 @@ class SimAgent:
                     handler(frame)
         except websockets.ConnectionClosed:
             pass
+        except Exception as exc:
+            # A bug in a handler must not leave the agent silently deaf.
+            if not self.online.done():
+                self.online.set_exception(exc)
+            raise
+        finally:
+            if not self.online.done():
+                self.online.set_exception(
+                    ConnectionError(f"closed before online: code {self.ws.close_code} {self.ws.close_reason!r}")
+                )
         if not self.closed and not self.pool.closing:
             self.pool.dropped += 1
 
@@ -107,9 +123,15 @@ class SimAgent:
 
     def on_state(self, frame: dict) -> None:
         self.state_frames += 1
-        # The first state frame is sent on connect, before our presence frame was handled.
-        if self.state_frames > 1 and frame.get("presence") == "online":
-            self.online.set()
+        # The first state frame is sent on connect, before our presence frame was handled; the later
+        # ones answer our sync, after it.
+        if self.state_frames > 1 and not self.online.done():
+            if frame.get("presence") == "online":
+                self.online.set_result(True)
+            elif self.presence_attempts < 3:
+                self.spawn(self.go_online())
+            else:
+                self.online.set_exception(ConnectionError(f"the server kept the agent {frame.get('presence')}"))
         for ticket_id in frame.get("open_tickets", []):
             # Left from an earlier run (or from before a reconnect): finish it like any other.
             if ticket_id not in self.handling:
@@ -244,7 +266,7 @@ class AgentPool:
         tokens: list[str],
         *,
         server_index: int | None = None,
-        online_timeout: float = 300,
+        online_timeout: float = 60,
         deadline: float | None = None,
     ) -> ConnectReport:
         """Connect one agent per token (to `server_index`, or spread evenly over the servers) and
@@ -269,7 +291,7 @@ class AgentPool:
                         report.skipped_tokens.append(agent.token)
                         return
                     await agent.connect()
-                    await asyncio.wait_for(agent.online.wait(), online_timeout)
+                    await asyncio.wait_for(asyncio.shield(agent.online), online_timeout)
                 report.connected += 1
                 self.agents.append(agent)
             except Exception as exc:  # noqa: BLE001 - counted and reported; the run goes on with the rest
