@@ -6,11 +6,12 @@ must be documented too). Two checks on every answer: never a 5xx, and the status
 documents for the operation. Path parameters are sometimes ids of real objects, so the fuzzer gets
 past "404 not found" into the views themselves.
 
-Bounded: FUZZ_EXAMPLES (default 16) examples per operation for its own roles, 2 per foreign role;
+Bounded: FUZZ_EXAMPLES (default 12) examples per operation for its own roles, 2 per foreign role;
 derandomised, so a run is repeatable (set FUZZ_SEED_RANDOM=1 to explore new inputs). The number of
 cases run is printed at the end of the test (the issue's closing note reports it).
 """
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.urls import resolve
+from django.utils import timezone
 from hypothesis import HealthCheck, Phase
 from rest_framework.permissions import AllowAny
 from schemathesis import GenerationMode
@@ -29,8 +31,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
 from agents.models import Agent, Role
-from agents.services import person_token_issue
-from tests.factories import AgentFactory, SkillFactory, UserFactory, integration_with_token
+from agents.services import agent_suspend, person_token_issue
+from dispatch.services import ticket_dispatch
+from dispatch.shifts import shift_publish
+from dispatch.supervision import appeal_submit
+from tests.factories import AgentFactory, SkillFactory, UserFactory, integration_with_token, online
 from tests.security.counters import fresh_rate_counters  # noqa: F401 - autouse fixture
 from tests.tickets.test_intake import escalation
 from tickets.models import Ticket
@@ -39,7 +44,7 @@ from tickets.services import ticket_escalate
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES_OWN_ROLE = int(os.environ.get("FUZZ_EXAMPLES", "16"))
+EXAMPLES_OWN_ROLE = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 EXAMPLES_FOREIGN_ROLE = 2
 PLACEHOLDER_UUID = "00000000-0000-4000-8000-000000000000"
 ROLES = (Role.INTEGRATION, Role.AGENT, Role.SUPERVISOR, Role.FINANCE)
@@ -77,14 +82,29 @@ def callers(settings):
     Agent.objects.filter(pk=agent.pk).update(
         payout_holder="Anna Example", payout_iban="DE04100100104711081542", payout_bic="PBNKDEFFXXX"
     )
+    supervisor = UserFactory(role="supervisor")
+    online(agent)
     ticket, _ = ticket_escalate(integration=integration, **_escalation_input())
+    (offer,) = ticket_dispatch(ticket_id=ticket.pk)
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+    shift = shift_publish(actor=supervisor, starts_at=tomorrow, ends_at=tomorrow + dt.timedelta(hours=4), places=2)
+    suspended = AgentFactory()
+    agent_suspend(agent=suspended, actor=supervisor, reason="fuzzing")
+    appeal = appeal_submit(agent=suspended, text="Please look again.")
     tokens = {
         Role.INTEGRATION: integration_token,
         Role.AGENT: person_token_issue(user=agent.user),
-        Role.SUPERVISOR: person_token_issue(user=UserFactory(role="supervisor")),
+        Role.SUPERVISOR: person_token_issue(user=supervisor),
         Role.FINANCE: person_token_issue(user=UserFactory(role="finance")),
     }
-    known_ids = {"agent_id": str(agent.pk), "ticket_id": str(ticket.pk)}
+    known_ids = {
+        # Not the fuzzing agent: the supervisor's fuzzed suspensions and pseudonymisations land on this one.
+        "agent_id": str(suspended.pk),
+        "ticket_id": str(ticket.pk),
+        "offer_id": str(offer.pk),
+        "shift_id": str(shift.pk),
+        "appeal_id": str(appeal.pk),
+    }
     return tokens, known_ids
 
 
