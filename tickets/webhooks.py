@@ -112,7 +112,11 @@ def webhook_event_record(*, ticket: Ticket, event: str, data: dict | None = None
 def _deliver_on_commit(ticket_id, countdown: float | None = None) -> None:
     from tickets.tasks import webhook_deliver_task
 
-    transaction.on_commit(lambda: webhook_deliver_task.apply_async(args=[str(ticket_id)], countdown=countdown))
+    # Robust: with the broker away the committed outbox row still holds the event and the sweep sends it
+    # once Redis is back; a failed enqueue must not turn the caller's committed change into an error.
+    transaction.on_commit(
+        lambda: webhook_deliver_task.apply_async(args=[str(ticket_id)], countdown=countdown), robust=True
+    )
 
 
 def _post(delivery: WebhookDelivery) -> tuple[bool, int | None, str]:
