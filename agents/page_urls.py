@@ -5,7 +5,7 @@ from agents import console, views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="agents/login.html"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("agent/", console.home, name="agent-home"),
     path("agent/summary/", console.summary, name="agent-summary"),
