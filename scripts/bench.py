@@ -48,7 +48,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
 SCENARIOS = ("latency", "throughput", "sockets", "baselines")
 MIB = 1024 * 1024
 LOAD_GENERATOR = "load generator (this script)"
-RUN_BUDGET_SECONDS = 570  # the whole run, setup included, stays under 10 minutes
+RUN_BUDGET_SECONDS = 540  # the whole run, setup included, stays under 10 minutes
 DRAIN_SECONDS = 20  # at most, before each step, for the backlog of an earlier one
 AFTER_SCENARIOS_SECONDS = 80  # closing sockets, stopping the platform (up to 15 s a process), the baselines
 
@@ -142,6 +142,7 @@ class Report:
                     "p95",
                     "p99",
                     "without offer",
+                    "generator lag p99",
                 ],
                 self.latency_rows,
             )
@@ -158,6 +159,7 @@ class Report:
                     "intake→offer p50 (ms)",
                     "p99 (ms)",
                     "keeps up",
+                    "generator lag p99 (ms)",
                 ],
                 self.throughput_rows,
             )
@@ -173,6 +175,7 @@ class Report:
                     "offers to web0",
                     "offer p99 (ms)",
                     "web0 RSS (MiB)",
+                    "generator lag p99 (ms)",
                 ],
                 self.one_process_rows,
             )
@@ -522,7 +525,7 @@ class Bench:
             [online, stats.sent]
             + [ms(percentile(offer, q)) for q in (0.5, 0.95, 0.99)]
             + [ms(percentile(accept, q)) for q in (0.5, 0.95, 0.99)]
-            + [stats.not_yet_offered]
+            + [stats.not_yet_offered, ms(percentile(stats.loop_lag, 0.99))]
         )
         self.say(stats.progress_line())
 
@@ -559,6 +562,7 @@ class Bench:
                     ms(percentile(offer, 0.5)),
                     ms(p99),
                     "yes" if keeps_up else "no",
+                    ms(percentile(stats.loop_lag, 0.99)),
                 ]
             )
             self.say(f"step {rate:g}/s: {stats.progress_line()}; queued {queued_at_start} -> {queued_at_end}")
@@ -603,10 +607,14 @@ class Bench:
                 len(offers_web0),
                 ms(percentile(offers_web0, 0.99)),
                 f"{monitor.rss('web0') / MIB:.0f}",
+                ms(percentile(stats.loop_lag, 0.99)),
             ]
         )
 
     async def run(self, monitor: ProcessMonitor) -> None:
+        from dispatch.loadsim.stats import watch_loop_lag
+
+        lag = asyncio.create_task(watch_loop_lag(lambda: self.pool.stats))
         try:
             for position, step in enumerate(self.plan):
                 await self.drain()
@@ -620,6 +628,7 @@ class Bench:
             await self.pool.finish_work()
             await self.stream.cancel_unassigned(assigned_ticket_ids=self.pool.assigned_ticket_ids)
         finally:
+            lag.cancel()
             self.say(f"closing {len(self.pool.agents)} sockets")
             await self.pool.close()
             await self.stream.close()

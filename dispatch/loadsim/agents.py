@@ -107,7 +107,7 @@ class SimAgent:
                 self.online.set_exception(exc)
             raise
         finally:
-            if not self.online.done():
+            if not self.online.done() and not self.closed:
                 self.online.set_exception(
                     ConnectionError(f"closed before online: code {self.ws.close_code} {self.ws.close_reason!r}")
                 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dispatch.loadsim.agents import AgentBehaviour, AgentPool
 from dispatch.loadsim.intake import TicketStream
 from dispatch.loadsim.population import SimPopulation
-from dispatch.loadsim.stats import SimStats
+from dispatch.loadsim.stats import SimStats, watch_loop_lag
 from dispatch.loadsim.webhooks import WebhookReceiver
 
 
@@ -67,6 +67,7 @@ async def simulate(
 
         stats.started_at = time.perf_counter()
         progress = asyncio.create_task(_report_progress(stats, config.report_every_seconds, say))
+        lag = asyncio.create_task(watch_loop_lag(lambda: stats))
         say(f"escalating at {config.rate}/s for {config.duration_seconds:g} s ...")
         await stream.run(rate=config.rate, duration=config.duration_seconds)
 
@@ -77,6 +78,7 @@ async def simulate(
         say(f"intake stopped; waiting up to {drain:g} s for open tickets to be resolved ...")
         await wait_for(lambda: set(stream.ticket_ids.values()) <= stats.resolved, timeout=drain)
         progress.cancel()
+        lag.cancel()
         await pool.finish_work()
         stats.cancelled = await stream.cancel_unassigned(assigned_ticket_ids=pool.assigned_ticket_ids)
         # Each resolved ticket was announced twice (assigned, resolved); give the worker a moment.

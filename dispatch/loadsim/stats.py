@@ -46,6 +46,9 @@ class SimStats:
     errors: Counter = field(default_factory=Counter)  # error frame code -> count
     foreign_offers: int = 0  # offers for tickets not sent in this window (earlier windows, other bots)
     cancelled: int = 0
+    # How late the simulator's own event loop woke up: if this grows, the simulator, not the platform,
+    # is what delays frames, and the latencies above overstate.
+    loop_lag: list[float] = field(default_factory=list)
     webhook_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     webhooks: Counter = field(default_factory=Counter)  # event -> count of first deliveries
     webhook_duplicates: int = 0
@@ -127,6 +130,11 @@ class SimStats:
                 f"webhooks received {sum(self.webhooks.values())} ({events}), duplicates {self.webhook_duplicates}, "
                 f"bad signatures {self.webhook_bad_signatures}, for earlier tickets {self.webhooks_for_earlier_tickets}"
             )
+        if self.loop_lag:
+            lines.append(
+                f"simulator loop lag p99 {milliseconds(percentile(self.loop_lag, 0.99))}, "
+                f"max {milliseconds(max(self.loop_lag))}"
+            )
         problems = []
         if self.intake_failures:
             problems.append(f"intake failures {dict(self.intake_failures)}")
@@ -137,3 +145,13 @@ class SimStats:
         if problems:
             lines.append("; ".join(problems))
         return lines
+
+
+async def watch_loop_lag(current_stats, *, interval: float = 0.05) -> None:
+    """Record into `current_stats()` how much later than asked each short sleep of the loop ends."""
+    import asyncio
+
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(interval)
+        current_stats().loop_lag.append(max(0.0, time.perf_counter() - started - interval))

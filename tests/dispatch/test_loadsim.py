@@ -189,15 +189,15 @@ def test_the_baseline_tools_output_is_parsed():
 def test_the_report_renders_each_measured_section_and_our_share_of_pgbench():
     bench = load_bench_script()
     report = bench.Report(context=["- machine: test"])
-    report.latency_rows.append([100, 400, "12.0", "30.0", "45.0", "8.0", "15.0", "20.0", 0])
-    report.throughput_rows.append(["100", "99.0", "98.0", 0, 3, "20.0", "90.0", "yes"])
+    report.latency_rows.append([100, 400, "12.0", "30.0", "45.0", "8.0", "15.0", "20.0", 0, "1.5"])
+    report.throughput_rows.append(["100", "99.0", "98.0", 0, 3, "20.0", "90.0", "yes", "2.0"])
     report.sustained_rate = 98.0
     report.pgbench_tps = 980.0
     report.publish_per_second = 57142.86
 
     markdown = report.markdown()
 
-    assert "| 100 | 400 | 12.0 | 30.0 | 45.0 | 8.0 | 15.0 | 20.0 | 0 |" in markdown
+    assert "| 100 | 400 | 12.0 | 30.0 | 45.0 | 8.0 | 15.0 | 20.0 | 0 | 1.5 |" in markdown
     assert "Sustained with the queue stable: **98.0/s**" in markdown
     assert "| 980 | 57,143 | 10.0 % |" in markdown
     assert "## c." not in markdown  # not measured, not shown
