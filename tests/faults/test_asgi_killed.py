@@ -54,7 +54,7 @@ def _wait_for_socket_closed(socket: AgentSocket, timeout: float = 20) -> None:
 def test_agents_of_a_killed_asgi_process_reconnect_to_the_other_and_lose_nothing(fault_stack):
     set_policy(offer_timeout_seconds=120, offer_fanout=1)
     integration, token = integration_with_token()
-    agents = [AgentFactory(languages=["sv"], max_concurrent=2) for _ in range(3)]
+    agents = [AgentFactory(languages=["sv"], max_concurrent=3) for _ in range(3)]
     sockets = {agent.pk: AgentSocket(fault_stack.ws_url(A), agent) for agent in agents}
 
     # Two tickets accepted over process A (open tickets), then one pending offer for each agent.

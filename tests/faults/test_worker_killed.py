@@ -16,6 +16,7 @@ from django.utils import timezone
 from agents.models import Agent
 from agents.services import person_token_issue
 from dispatch.models import Offer, OfferStatus
+from payouts.models import TicketPay
 from tests.dispatch.conftest import set_policy
 from tests.factories import AgentFactory, TicketFactory, integration_with_token
 from tests.faults.conftest import record_figures
@@ -131,8 +132,14 @@ def test_a_killed_worker_loses_no_offer_no_ticket_and_no_pay(fault_stack):
     statuses = set(Ticket.objects.filter(pk__in=all_ids).values_list("status", flat=True))
     lost = tickets_lost(all_ids)
     duplicates = duplicate_pay_lines(all_ids)
+    # A pay written over 30 s after its ticket closed came from the sweep: its task died with the worker.
+    repaired_by_sweep = sum(
+        1
+        for pay in TicketPay.objects.filter(ticket_id__in=all_ids).select_related("ticket")
+        if (pay.computed_at - pay.ticket.closed_at).total_seconds() > 30
+    )
     record_figures(
-        fault="worker SIGKILL",
+        fault=f"worker SIGKILL ({repaired_by_sweep} pay tasks lost, repaired by the pay sweep)",
         faults_injected=1,
         tickets_in_flight=in_flight,
         tickets_lost=len(lost),
