@@ -12,6 +12,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.factories import PASSWORD
 
+# The default 5 s is too short on a shared 2-core machine, where a page reload under a full test run
+# can take longer; a real failure still fails, only later.
+expect.set_options(timeout=15_000)
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -121,7 +125,7 @@ def open_console(browser, live_stack):
     # before the test database is flushed: a TRUNCATE racing that write deadlocks on PostgreSQL.
     from agents.models import AgentConnection
 
-    wait_until(lambda: not AgentConnection.objects.exists(), timeout=15)
+    wait_until(lambda: not AgentConnection.objects.exists(), timeout=30)
 
 
 def wait_until(condition, timeout: float = 20, interval: float = 0.2):
