@@ -138,6 +138,11 @@ class SimStats:
         problems = []
         if self.intake_failures:
             problems.append(f"intake failures {dict(self.intake_failures)}")
+            if 429 in self.intake_failures:
+                problems.append(
+                    "429: the platform's intake limit per integration (RATE_LIMIT_INTAKE, default 600/min) "
+                    "refused them; start it with a higher limit for this rate"
+                )
         if self.resolve_failures:
             problems.append(f"resolve failures {dict(self.resolve_failures)}")
         if self.errors:
