@@ -151,7 +151,7 @@ CELERY_BEAT_SCHEDULE = {
     "presence-sweep": {"task": "dispatch.tasks.presence_sweep_task", "schedule": 5.0},
     "webhook-sweep": {"task": "tickets.tasks.webhook_sweep_task", "schedule": 3.0},
     # Pays finished tickets whose pay task was lost; closes the weekly earnings floor once the week is over.
-    "ticket-pay-sweep": {"task": "payouts.tasks.ticket_pay_sweep_task", "schedule": 60.0},
+    "ticket-pay-sweep": {"task": "payouts.tasks.ticket_pay_sweep_task", "schedule": 15.0},
     "earnings-floor-close": {"task": "payouts.tasks.earnings_floor_close_task", "schedule": 3600.0},
     # Pays the hourly guarantee of booked shifts that have ended.
     "shift-guarantee-close": {

@@ -23,11 +23,11 @@ def send_to_group_now(group: str, frame: dict) -> None:
 
 
 def send_to_agent_on_commit(agent_id, frame: dict) -> None:
-    transaction.on_commit(lambda: send_to_group_now(agent_group(agent_id), frame))
+    transaction.on_commit(lambda: send_to_group_now(agent_group(agent_id), frame), robust=True)
 
 
 def send_to_supervisors_on_commit(frame: dict) -> None:
-    transaction.on_commit(lambda: send_to_group_now(SUPERVISORS_GROUP, frame))
+    transaction.on_commit(lambda: send_to_group_now(SUPERVISORS_GROUP, frame), robust=True)
 
 
 def agent_status_push(*, agent) -> None:
@@ -89,7 +89,7 @@ def offer_frame(offer, *, now=None) -> dict:
 
 def offer_push(offer) -> None:
     # Built after commit too, so the frame shows what was committed.
-    transaction.on_commit(lambda: send_to_group_now(agent_group(offer.agent_id), offer_frame(offer)))
+    transaction.on_commit(lambda: send_to_group_now(agent_group(offer.agent_id), offer_frame(offer)), robust=True)
 
 
 def offer_withdrawn_push(*, agent_id, offer_id, reason: str) -> None:

@@ -63,7 +63,7 @@ def ticket_dispatch_on_commit(*, ticket_id) -> None:
     """Try to offer `ticket_id` once the current transaction commits."""
     from dispatch.tasks import dispatch_ticket_task
 
-    transaction.on_commit(lambda: dispatch_ticket_task.delay(str(ticket_id)))
+    transaction.on_commit(lambda: dispatch_ticket_task.delay(str(ticket_id)), robust=True)
 
 
 def agent_dispatch_on_commit(*, agent_id) -> None:
@@ -77,14 +77,16 @@ def agent_dispatch_on_commit(*, agent_id) -> None:
         if queued_tickets().exists() and cache.add(f"dispatch:agent-kick:{agent_id}", 1, timeout=1):
             dispatch_for_agent_task.delay(str(agent_id))
 
-    transaction.on_commit(kick)
+    transaction.on_commit(kick, robust=True)
 
 
 def _offer_expiry_on_commit(offer: Offer, timeout_seconds: int) -> None:
     from dispatch.tasks import offer_expire_task
 
     # A little after the expiry, so the database already agrees the offer is over when it runs.
-    transaction.on_commit(lambda: offer_expire_task.apply_async(args=[str(offer.id)], countdown=timeout_seconds + 0.3))
+    transaction.on_commit(
+        lambda: offer_expire_task.apply_async(args=[str(offer.id)], countdown=timeout_seconds + 0.3), robust=True
+    )
 
 
 # --- Making offers --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import Exists, F, Max, OuterRef, Q, Sum
 from django.utils import timezone
 
 from agents.audit import audit_record
@@ -243,14 +243,14 @@ def ticket_pay_on_commit(*, ticket_id) -> None:
     """Compute the pay of a resolved or handed-back ticket once the caller's transaction commits."""
     from payouts.tasks import ticket_pay_task
 
-    transaction.on_commit(lambda: ticket_pay_task.delay(str(ticket_id)))
+    transaction.on_commit(lambda: ticket_pay_task.delay(str(ticket_id)), robust=True)
 
 
 def csat_recorded_on_commit(*, ticket_id) -> None:
     """A CSAT was stored: add the quality bonus (once) after commit if it qualifies."""
     from payouts.tasks import ticket_quality_bonus_task
 
-    transaction.on_commit(lambda: ticket_quality_bonus_task.delay(str(ticket_id)))
+    transaction.on_commit(lambda: ticket_quality_bonus_task.delay(str(ticket_id)), robust=True)
 
 
 # ---------------------------------------------------------------- ticket pay
@@ -676,19 +676,39 @@ def pay_line_get(*, line_id) -> PayLine:
     return line
 
 
+# A pay or bonus task lost with a worker (or never queued while Redis was down) is redone by the sweep
+# once the ticket has been finished, or rated, this long.
+LOST_PAY_TASK_SECONDS = 30
+
+
 def ticket_pay_sweep(*, limit: int = 500) -> int:
-    """Compute the pay of finished, assigned tickets that have none (a lost task is repaired here)."""
+    """Compute the pay of finished, assigned tickets that have none, and the quality bonus of rated
+    ones that qualify and have none (a lost task is repaired here). Returns the lines' tickets paid."""
     from tickets.models import Ticket
 
-    ids = list(
+    settled_before = timezone.now() - dt.timedelta(seconds=LOST_PAY_TASK_SECONDS)
+    unpaid = list(
         Ticket.objects.filter(
             status__in=PAYABLE_STATUSES,
             assigned_agent__isnull=False,
             assigned_at__isnull=False,
             pay__isnull=True,
-            closed_at__lt=timezone.now() - dt.timedelta(seconds=60),
+            closed_at__lt=settled_before,
         )
         .order_by("closed_at")
         .values_list("pk", flat=True)[:limit]
     )
-    return sum(1 for ticket_id in ids if ticket_pay_compute(ticket_id=ticket_id) is not None)
+    paid = sum(1 for ticket_id in unpaid if ticket_pay_compute(ticket_id=ticket_id) is not None)
+    bonus_missing = list(
+        Ticket.objects.filter(
+            pay__isnull=False,
+            csat_at__lt=settled_before,
+            csat_at__gte=settled_before - dt.timedelta(days=7),
+            csat_score__gte=F("pay__rate_card__quality_bonus_min_csat"),
+            pay__rate_card__quality_bonus__gt=0,
+        )
+        .exclude(Exists(PayLine.objects.filter(ticket=OuterRef("pk"), kind=PayLineKind.QUALITY_BONUS)))
+        .order_by("csat_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return paid + sum(1 for ticket_id in bonus_missing if ticket_quality_bonus_record(ticket_id=ticket_id) is not None)

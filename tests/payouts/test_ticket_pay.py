@@ -165,3 +165,27 @@ def test_raw_sql_cannot_rewrite_the_ledger(statement):
         cursor.execute(statement)
     assert PayLine.objects.filter(amount=999).count() == 0
     assert PayLine.objects.count() == 2
+
+
+def test_the_sweep_pays_a_bonus_whose_task_was_lost_once_and_only_when_it_qualifies():
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from payouts.services import LOST_PAY_TASK_SECONDS, ticket_pay_sweep
+
+    RateCardFactory()
+    rated_five, rated_four, just_rated = (finished_ticket(minutes=5) for _ in range(3))
+    for ticket in (rated_five, rated_four, just_rated):
+        ticket_pay_compute(ticket_id=ticket.pk)
+    a_while_ago = timezone.now() - dt.timedelta(seconds=LOST_PAY_TASK_SECONDS + 5)
+    # The CSATs were stored, but their bonus tasks never ran.
+    type(rated_five).objects.filter(pk=rated_five.pk).update(csat_score=5, csat_at=a_while_ago)
+    type(rated_four).objects.filter(pk=rated_four.pk).update(csat_score=4, csat_at=a_while_ago)
+    type(just_rated).objects.filter(pk=just_rated.pk).update(csat_score=5, csat_at=timezone.now())
+
+    assert ticket_pay_sweep() == 1
+    assert ticket_pay_sweep() == 0
+
+    [bonus] = PayLine.objects.filter(kind="quality_bonus")
+    assert (bonus.ticket_id, bonus.amount) == (rated_five.pk, D("0.50"))
