@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -28,15 +28,34 @@ HEARTBEAT_WRITE_SECONDS = settings.PRESENCE_HEARTBEAT_SECONDS
 
 
 def _recount_sockets(agent_id, *, now) -> None:
-    open_sockets = AgentConnection.objects.filter(agent_id=agent_id).count()
-    Agent.objects.filter(pk=agent_id).update(open_sockets=open_sockets, disconnected_at=None if open_sockets else now)
+    """Set `open_sockets` from the connection rows, in one statement (connects come by the thousand
+    after a deploy); `disconnected_at` marks when the last one closed."""
+    open_sockets = Coalesce(
+        Subquery(
+            AgentConnection.objects.filter(agent_id=OuterRef("pk"))
+            .order_by()
+            .values("agent_id")
+            .annotate(n=Count("pk"))
+            .values("n")
+        ),
+        0,
+    )
+    Agent.objects.filter(pk=agent_id).update(
+        open_sockets=open_sockets,
+        disconnected_at=Case(
+            When(Exists(AgentConnection.objects.filter(agent_id=OuterRef("pk"))), then=None), default=now
+        ),
+    )
 
 
 @transaction.atomic
 def presence_connect(*, agent_id, channel_name: str) -> Agent:
     now = timezone.now()
-    AgentConnection.objects.update_or_create(
-        channel_name=channel_name, defaults={"agent_id": agent_id, "last_seen_at": now}
+    AgentConnection.objects.bulk_create(
+        [AgentConnection(channel_name=channel_name, agent_id=agent_id, last_seen_at=now)],
+        update_conflicts=True,
+        unique_fields=["channel_name"],
+        update_fields=["agent", "last_seen_at"],
     )
     _recount_sockets(agent_id, now=now)
     agent = Agent.objects.get(pk=agent_id)

@@ -37,8 +37,9 @@ def _agent_for(user):
 
 
 @database_sync_to_async
-def _state_frames(agent_id) -> list[dict]:
-    agent = Agent.objects.get(pk=agent_id)
+def _state_frames(agent_id, agent: Agent | None = None) -> list[dict]:
+    """The current state; `agent` when the caller has just read the row."""
+    agent = agent or Agent.objects.get(pk=agent_id)
     open_tickets = list(
         Ticket.objects.filter(assigned_agent=agent, status=TicketStatus.ASSIGNED)
         .order_by("assigned_at")
@@ -103,9 +104,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.agent = agent
         await self.channel_layer.group_add(agent_group(agent.pk), self.channel_name)
         await self.accept()
-        await database_sync_to_async(presence.presence_connect)(agent_id=agent.pk, channel_name=self.channel_name)
+        connect = database_sync_to_async(presence.presence_connect)
+        agent = await connect(agent_id=agent.pk, channel_name=self.channel_name)
         sockets_alive.add(self.channel_name)
-        await self.send_state()
+        await self.send_state(agent)
 
     async def disconnect(self, code):
         if self.agent_id is None:
@@ -116,8 +118,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
             agent_id=self.agent_id, channel_name=self.channel_name
         )
 
-    async def send_state(self):
-        for frame in await _state_frames(self.agent_id):
+    async def send_state(self, agent: Agent | None = None):
+        for frame in await _state_frames(self.agent_id, agent):
             await self.send_frame(frame)
 
     async def receive(self, text_data=None, bytes_data=None):
