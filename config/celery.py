@@ -41,7 +41,7 @@ app.conf.update(
 app.autodiscover_tasks()
 
 
-@app.task(name="config.ping_task")
+@app.task(name="config.ping_task", ignore_result=False)
 def ping_task(value: str) -> str:
     """Round-trips through the worker; /healthz?worker=1 and the run command's self-check use it."""
     return value

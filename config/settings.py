@@ -115,7 +115,7 @@ CHANNEL_LAYERS = {
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.cache.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "dispatch",
     }
@@ -132,6 +132,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_RESULT_EXPIRES = 3600
+# Nobody waits for a task's return value (the database holds what tasks did); storing one made every
+# publish subscribe to its result channel in Redis. Tasks that are waited for say ignore_result=False.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged task after this long; keep it above the longest countdown.
 # The queues are read in priority order: offers and their expiry never wait behind sweeps, webhooks

@@ -51,8 +51,9 @@ def test_the_real_worker_running_the_task_twice_at_once_writes_one_set_of_lines(
     from payouts.tasks import ticket_pay_task
 
     ticket = _paid_ticket_fixture()
-    first = ticket_pay_task.delay(str(ticket.pk))
-    second = ticket_pay_task.delay(str(ticket.pk))
+    # Results are not stored by default; here the test waits for both runs.
+    first = ticket_pay_task.apply_async(args=[str(ticket.pk)], ignore_result=False)
+    second = ticket_pay_task.apply_async(args=[str(ticket.pk)], ignore_result=False)
     outcomes = [first.get(timeout=60), second.get(timeout=60)]
 
     assert sorted(outcomes, key=str) == ["5.53", None]
@@ -61,5 +62,5 @@ def test_the_real_worker_running_the_task_twice_at_once_writes_one_set_of_lines(
     # The late-CSAT path through the worker adds nothing more: the bonus is already there.
     from payouts.tasks import ticket_quality_bonus_task
 
-    assert ticket_quality_bonus_task.delay(str(ticket.pk)).get(timeout=60) is None
+    assert ticket_quality_bonus_task.apply_async(args=[str(ticket.pk)], ignore_result=False).get(timeout=60) is None
     assert PayLine.objects.filter(ticket=ticket).count() == 4
