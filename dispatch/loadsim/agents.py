@@ -100,7 +100,7 @@ class SimAgent:
                 if handler is not None:
                     handler(frame)
         except websockets.ConnectionClosed:
-            pass
+            pass  # the socket closed: the run ends it or the agent reconnects; either way reading stops here
         except Exception as exc:
             # A bug in a handler must not leave the agent silently deaf.
             if not self.online.done():
