@@ -328,7 +328,7 @@ def platform_env(database_url: str, redis_url: str) -> dict:
         "SECURE_COOKIES": "false",
         "LOG_LEVEL": "WARNING",
         # One simulated bot sends every escalation; the benchmark measures dispatch, not the per-bot
-        # intake limit (600/min by default), which would refuse most of its escalations.
+        # intake limit (6000/min by default), which would refuse some of its escalations at the higher steps.
         "RATE_LIMIT_INTAKE": "1000000/min",
         # Each process has its own pool: 2 web x 10 + 2 worker children + beat + this script stays
         # well inside PostgreSQL's max_connections=100, which other users of the server share.
