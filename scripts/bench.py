@@ -48,7 +48,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
 SCENARIOS = ("latency", "throughput", "sockets", "baselines")
 MIB = 1024 * 1024
 LOAD_GENERATOR = "load generator (this script)"
-RUN_BUDGET_SECONDS = 450  # the run, setup included; with `make bench` installing into a fresh venv first, under 10 minutes
+# The run, setup included; with `make bench` installing into a fresh venv first, under 10 minutes.
+RUN_BUDGET_SECONDS = 450
 DRAIN_SECONDS = 20  # at most, before each step, for the backlog of an earlier one
 AFTER_SCENARIOS_SECONDS = 80  # closing sockets, stopping the platform (up to 15 s a process), the baselines
 
