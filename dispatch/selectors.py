@@ -161,13 +161,11 @@ def exclusion_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) ->
     now = time.monotonic()
     shared = _pool_counts_shared.get(key)
     if shared and now - shared[0] < POOL_COUNT_SECONDS:
-        counted_at, counts = shared[1]["counted_at"], dict(shared[1])
+        counts = dict(shared[1])
     else:
-        counts = _pool_counts(ticket=ticket, requirements=requirements)
-        counted_at = counts["counted_at"] = timezone.now().isoformat()
+        counts = {**_pool_counts(ticket=ticket, requirements=requirements), "counted_at": timezone.now().isoformat()}
         if counts["online_pool"] >= POOL_COUNT_EXACT_BELOW:
             _pool_counts_shared[key] = (now, dict(counts))
-    counts["counted_at"] = counted_at
     if ticket.first_offered_at is not None:  # nobody can have refused a ticket never offered
         counts["refused_before"] = (
             eligible_agents(ticket=ticket, requirements=requirements, include_refusers=True)
