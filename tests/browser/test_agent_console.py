@@ -179,6 +179,7 @@ def test_profile_payout_details_are_checked_on_the_spot_and_preferences_stored(l
     expect(page.locator("table.skills")).to_contain_text("5/5")
 
     form = page.get_by_test_id("payout-form")
+    expect(form).to_have_attribute("data-ready", "true")  # the field checks are attached
     form.get_by_label("Account holder").fill("Jonas Weber")
     iban = form.get_by_test_id("iban")
     iban.fill("DE89 3704 0044 0532 0130 01")  # one digit off: the checksum fails
@@ -367,6 +368,7 @@ def test_the_whole_shift_on_a_phone_in_german(live_stack, open_console):
 
         page.get_by_role("link", name="Profil").click()
         form = page.get_by_test_id("payout-form")
+        expect(form).to_have_attribute("data-ready", "true")
         form.get_by_label("IBAN").fill("DE00 1234")
         form.get_by_role("button", name="Auszahlungsdaten speichern").click()
         expect(form.locator("[data-error-for=holder]")).not_to_be_empty()

@@ -76,3 +76,6 @@ form.addEventListener("submit", async (event) => {
 
 const permission = document.querySelector("[data-notification-permission]");
 if (permission && "Notification" in window && Notification.permission === "denied") permission.hidden = false;
+
+// The form's checks are attached: on a slow machine the module runs a moment after the page shows.
+form.dataset.ready = "true";
