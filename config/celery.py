@@ -1,7 +1,7 @@
 import logging
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.worker.consumer import Consumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -39,6 +39,20 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def database_connections_checked(sender=None, **kwargs):
+    """Around each task, what Django does around each request: give back a connection that is broken
+    or past its age, keep a good one. Celery's own handling closes every connection, and with a
+    connection pool the pool itself, before and after every task, so each task would start a new pool
+    (threads and fresh PostgreSQL connections); settings.CELERY_DB_REUSE_MAX turns that off."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # run inline by the caller, inside the caller's transaction
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @app.task(name="config.ping_task", ignore_result=False)

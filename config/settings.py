@@ -135,6 +135,10 @@ CELERY_RESULT_EXPIRES = 3600
 # Nobody waits for a task's return value (the database holds what tasks did); storing one made every
 # publish subscribe to its result channel in Redis. Tasks that are waited for say ignore_result=False.
 CELERY_TASK_IGNORE_RESULT = True
+# Celery closes every database connection (and the connection pool) around each task unless told to
+# reuse them; config.celery checks them around each task instead, as Django does around a request.
+# Celery still starts afresh every this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged task after this long; keep it above the longest countdown.
 # The queues are read in priority order: offers and their expiry never wait behind sweeps, webhooks

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import uuid
 from datetime import timedelta
 
@@ -119,6 +120,21 @@ def _deliver_on_commit(ticket_id, countdown: float | None = None) -> None:
     )
 
 
+_http_client: httpx.Client | None = None
+_http_client_pid: int | None = None
+
+
+def _client() -> httpx.Client:
+    """One client per process: it keeps connections to the bots' receivers alive, and building a
+    client (its TLS context above all) cost more than the delivery itself. Made again after a fork,
+    since a prefork worker child must not share its parent's sockets."""
+    global _http_client, _http_client_pid
+    if _http_client is None or _http_client_pid != os.getpid():
+        _http_client = httpx.Client(timeout=WEBHOOK_TIMEOUT_SECONDS)
+        _http_client_pid = os.getpid()
+    return _http_client
+
+
 def _post(delivery: WebhookDelivery) -> tuple[bool, int | None, str]:
     body = delivery.body.encode()
     headers = {
@@ -129,9 +145,7 @@ def _post(delivery: WebhookDelivery) -> tuple[bool, int | None, str]:
         "X-Dispatch-Signature": signature_for(body, delivery.integration.webhook_secret),
     }
     try:
-        response = httpx.post(
-            delivery.integration.webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
-        )
+        response = _client().post(delivery.integration.webhook_url, content=body, headers=headers)
     except httpx.HTTPError as exc:
         return False, None, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= response.status_code < 300:
