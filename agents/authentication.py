@@ -6,16 +6,21 @@ from agents.tokens import INTEGRATION_PREFIX, PERSON_PREFIX, token_hash
 
 def user_for_bearer_token(token: str):
     """The user a bearer token stands for (an integration acts as its service user), or None."""
-    from agents.models import Integration, PersonToken
+    from agents.models import Integration, PersonToken, user_role_subquery
 
     digest = token_hash(token)
     if token.startswith(INTEGRATION_PREFIX):
-        integration = Integration.objects.select_related("user").filter(token_hash=digest).first()
-        return integration.user if integration and integration.user.is_active else None
-    if token.startswith(PERSON_PREFIX):
-        person_token = PersonToken.objects.select_related("user").filter(key_hash=digest).first()
-        return person_token.user if person_token and person_token.user.is_active else None
-    return None
+        holder = Integration.objects.filter(token_hash=digest)
+    elif token.startswith(PERSON_PREFIX):
+        # An agent's requests and socket nearly all need their agent row: read it with the token.
+        holder = PersonToken.objects.filter(key_hash=digest).select_related("user__agent")
+    else:
+        return None
+    holder = holder.select_related("user").annotate(user_role=user_role_subquery("user_id")).first()
+    if holder is None or not holder.user.is_active:
+        return None
+    holder.user.role = holder.user_role or ""
+    return holder.user
 
 
 def bearer_token_from_header(value: str | None) -> str | None:

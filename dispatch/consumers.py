@@ -33,10 +33,19 @@ MAX_FRAME_BYTES = 16 * 1024
 def _agent_for(user):
     if not user.is_authenticated or user.role != Role.AGENT:
         return None
-    return Agent.objects.filter(user=user).first()
+    try:
+        return user.agent  # read with the bearer token already; a session user's costs a query
+    except Agent.DoesNotExist:
+        return None
 
 
 @database_sync_to_async
+def _socket_opened(agent_id, channel_name: str) -> list[dict]:
+    """Record the socket and return the state frames: one trip to the database thread per connect."""
+    agent = presence.presence_connect(agent_id=agent_id, channel_name=channel_name)
+    return _state_frames(agent_id, agent)
+
+
 def _state_frames(agent_id, agent: Agent | None = None) -> list[dict]:
     """The current state; `agent` when the caller has just read the row."""
     agent = agent or Agent.objects.get(pk=agent_id)
@@ -104,10 +113,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.agent = agent
         await self.channel_layer.group_add(agent_group(agent.pk), self.channel_name)
         await self.accept()
-        connect = database_sync_to_async(presence.presence_connect)
-        agent = await connect(agent_id=agent.pk, channel_name=self.channel_name)
+        frames = await _socket_opened(agent.pk, self.channel_name)
         sockets_alive.add(self.channel_name)
-        await self.send_state(agent)
+        for frame in frames:
+            await self.send_frame(frame)
 
     async def disconnect(self, code):
         if self.agent_id is None:
@@ -119,7 +128,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
 
     async def send_state(self, agent: Agent | None = None):
-        for frame in await _state_frames(self.agent_id, agent):
+        for frame in await database_sync_to_async(_state_frames)(self.agent_id, agent):
             await self.send_frame(frame)
 
     async def receive(self, text_data=None, bytes_data=None):

@@ -47,8 +47,8 @@ def _sources_of(target: str) -> set[str]:
 def ticket_transition(*, ticket: Ticket, to: str, from_statuses=None, **changes) -> Ticket:
     """Move `ticket` to `to` if it is still in one of `from_statuses` (default: every legal source).
 
-    Stamps the lifecycle times, applies `changes` in the same UPDATE, and reloads those fields onto
-    the instance. Raises IllegalTransition when the ticket is no longer where the caller believed it was.
+    Stamps the lifecycle times, applies `changes` in the same UPDATE, and puts those fields onto the
+    instance. Raises IllegalTransition when the ticket is no longer where the caller believed it was.
     """
     sources = _sources_of(to)
     if from_statuses is not None:
@@ -68,5 +68,12 @@ def ticket_transition(*, ticket: Ticket, to: str, from_statuses=None, **changes)
     if updated != 1:
         current = Ticket.objects.filter(pk=ticket.pk).values_list("status", flat=True).first()
         raise IllegalTransition(ticket_id=ticket.pk, to=to, current=current)
-    ticket.refresh_from_db(fields=["status", *stamps, *changes])
+    # Plain values are what the row now holds; only expressions (first_offered_at's COALESCE, an F())
+    # need reading back.
+    computed = {name: value for name, value in {**stamps, **changes}.items() if hasattr(value, "resolve_expression")}
+    for name, value in {"status": to, **stamps, **changes}.items():
+        if name not in computed:
+            setattr(ticket, name, value)
+    if computed:
+        ticket.refresh_from_db(fields=list(computed))
     return ticket

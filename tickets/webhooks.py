@@ -27,7 +27,7 @@ from datetime import timedelta
 import httpx
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -82,8 +82,7 @@ def webhook_event_record(*, ticket: Ticket, event: str, data: dict | None = None
     """
     if event not in EVENTS:
         raise ValueError(f"Unknown webhook event {event!r}.")
-    Ticket.objects.filter(pk=ticket.pk).update(last_webhook_seq=F("last_webhook_seq") + 1)
-    seq = Ticket.objects.filter(pk=ticket.pk).values_list("last_webhook_seq", flat=True).get()
+    seq = _next_webhook_seq(ticket.pk)
     integration = ticket.integration
     delivery_id = uuid.uuid4()
     now = timezone.now()
@@ -108,6 +107,19 @@ def webhook_event_record(*, ticket: Ticket, event: str, data: dict | None = None
     if delivery.status == D.PENDING:
         _deliver_on_commit(ticket.pk)
     return delivery
+
+
+def _next_webhook_seq(ticket_id) -> int:
+    # One round trip: the ORM's update() cannot return the new value (PostgreSQL and SQLite >= 3.35 can).
+    quote = connection.ops.quote_name
+    table, pk = quote(Ticket._meta.db_table), quote(Ticket._meta.pk.column)
+    seq = quote(Ticket._meta.get_field("last_webhook_seq").column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {seq} = {seq} + 1 WHERE {pk} = %s RETURNING {seq}",
+            [Ticket._meta.pk.get_db_prep_value(ticket_id, connection)],
+        )
+        return cursor.fetchone()[0]
 
 
 def _deliver_on_commit(ticket_id, countdown: float | None = None) -> None:
