@@ -10,9 +10,20 @@ from rest_framework.views import APIView
 
 from agents.models import Agent, Role
 from agents.permissions import IsFinance, role_permission
-from config.errors import InvalidInput, NotFound
+from config.errors import DomainError, InvalidInput, NotFound
 from payouts import batches, selectors, services
 from payouts import serializers as s
+
+
+def _agent_in_scope(user, agent_id, *, what: str):
+    """The agent whose `what` the caller may list: an agent only their own (403 for another's), finance
+    whoever it names (None: everyone)."""
+    if user.role != Role.AGENT:
+        return agent_id
+    own = Agent.objects.filter(user=user).values_list("pk", flat=True).first()
+    if agent_id is not None and agent_id != own:
+        raise DomainError("forbidden", f"Agents see their own {what} only.", http_status=status.HTTP_403_FORBIDDEN)
+    return own
 
 
 class EarningsView(APIView):
@@ -32,15 +43,7 @@ class EarningsView(APIView):
         query = s.EarningsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        agent_id = params.get("agent")
-        if request.user.role == Role.AGENT:
-            own = Agent.objects.filter(user=request.user).values_list("pk", flat=True).first()
-            if agent_id is not None and agent_id != own:
-                return Response(
-                    {"code": "forbidden", "message": "Agents see their own lines only."},
-                    status=status.HTTP_403_FORBIDDEN,
-                )
-            agent_id = own
+        agent_id = _agent_in_scope(request.user, params.get("agent"), what="lines")
         lines = selectors.pay_line_list(agent_id=agent_id, date_from=params.get("from"), date_to=params.get("to"))
         offset = params["offset"]
         page = lines[offset : offset + params["limit"]]
@@ -65,15 +68,7 @@ class ShiftGuaranteeListView(APIView):
         query = s.ShiftGuaranteeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        agent_id = params.get("agent")
-        if request.user.role == Role.AGENT:
-            own = Agent.objects.filter(user=request.user).values_list("pk", flat=True).first()
-            if agent_id is not None and agent_id != own:
-                return Response(
-                    {"code": "forbidden", "message": "Agents see their own shifts only."},
-                    status=status.HTTP_403_FORBIDDEN,
-                )
-            agent_id = own
+        agent_id = _agent_in_scope(request.user, params.get("agent"), what="shifts")
         closes = selectors.shift_guarantee_close_list(agent_id=agent_id)
         page = closes[params["offset"] : params["offset"] + params["limit"]]
         return Response([s.shift_guarantee_close_payload(close) for close in page])

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.factories import PASSWORD
+from tickets.api import ESCALATION_EXAMPLE
 
 # The default 5 s is too short on a shared 2-core machine, where a page reload under a full test run
 # can take longer; a real failure still fails, only later.
@@ -140,27 +141,7 @@ def wait_until(condition, timeout: float = 20, interval: float = 0.2):
 
 def escalate(base_url: str, token: str, **fields) -> dict:
     """A ticket posted through the intake API, as the bot platform does it."""
-    body = {
-        "external_id": f"chat-{time.time_ns()}",
-        "customer": {"ref": "c-42", "display_name": "Anna", "tier": "standard", "vulnerable": False},
-        "language": "de",
-        "skills": ["payments"],
-        "reason": "customer_request",
-        "priority": 2,
-        "sentiment": -0.6,
-        "summary": "Double charge on order 1234, customer upset",
-        "handoff": {
-            "bot_confidence": 0.31,
-            "attempted": ["kb:refund-policy", "tool:order-lookup"],
-            "verified_facts": {"order_id": "1234", "identity_checked": True},
-            "suggested_next_step": "refund one of the two charges",
-        },
-        "transcript": [
-            {"role": "customer", "text": "I was charged twice for order 1234!", "at": "2026-11-21T10:00:00+01:00"},
-            {"role": "bot", "text": "I am sorry. Let me get a colleague.", "at": "2026-11-21T10:00:05+01:00"},
-        ],
-        **fields,
-    }
+    body = {**ESCALATION_EXAMPLE, "external_id": f"chat-{time.time_ns()}", **fields}
     response = httpx.post(
         f"{base_url}/api/v1/tickets/", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=15
     )
