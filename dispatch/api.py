@@ -1,5 +1,5 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -47,20 +47,30 @@ class OfferListView(APIView):
 
     permission_classes = [IsAgent]
 
-    @extend_schema(responses=s.OfferSerializer(many=True))
+    @extend_schema(responses=s.OfferForAgentSerializer(many=True))
     def get(self, request):
         offers = pending_offers_for_agent(agent=request.user.agent).select_related("agent", "policy")
-        return Response(s.OfferSerializer(offers, many=True).data)
+        return Response(s.OfferForAgentSerializer(offers, many=True).data)
 
 
 class OfferDetailView(APIView):
+    """The offered agent reads their own score and why; a supervisor reads the whole decision record."""
+
     permission_classes = [role_permission(Role.AGENT, Role.SUPERVISOR)]
 
-    @extend_schema(responses=s.OfferDecisionSerializer)
+    @extend_schema(
+        responses=PolymorphicProxySerializer(
+            component_name="OfferForReader",
+            serializers=[s.OfferForAgentSerializer, s.OfferDecisionSerializer],
+            resource_type_field_name=None,
+        )
+    )
     def get(self, request, offer_id):
         offer = get_object_or_404(Offer.objects.select_related("agent", "policy"), pk=offer_id)
-        if request.user.role == Role.AGENT and offer.agent.user_id != request.user.pk:
-            raise NotFound("No such offer for you.")
+        if request.user.role == Role.AGENT:
+            if offer.agent.user_id != request.user.pk:
+                raise NotFound("No such offer for you.")
+            return Response(s.OfferForAgentSerializer(offer).data)
         return Response(s.OfferDecisionSerializer(offer).data)
 
 

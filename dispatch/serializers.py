@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api import StrictSerializer
@@ -36,7 +37,54 @@ class OfferSerializer(serializers.Serializer):
 
 
 class OfferDecisionSerializer(OfferSerializer):
+    """For supervisors: the whole record, colleagues included."""
+
     decision = serializers.JSONField(help_text="The full decision record: pool, exclusions by reason, scores.")
+
+
+# What of a decision record concerns the offered agent alone. Everything else (runners-up, the pool and
+# its exclusion counts, the pool's median offer rate) is about colleagues: in a small pool a count or a
+# median identifies a person, so it is left out rather than masked.
+OWN_DECISION_KEYS = ("policy_version", "decided_at", "stage", "waited_seconds", "requirements", "weights", "fanout")
+OWN_FACT_KEYS = ("csat", "csat_count", "idle_seconds", "offers_per_online_hour", "skill_levels", "on_shift")
+
+
+def decision_for_agent(decision: dict, *, agent_id) -> dict:
+    """The decision record as the offered agent reads it: their own score, its components and the facts
+    they were computed from, the weights and the rule that applied; no other agent."""
+    own = {key: decision[key] for key in OWN_DECISION_KEYS if key in decision}
+    winner = decision.get("winner") or {}
+    if winner.get("agent_id") == str(agent_id):
+        facts = winner.get("facts") or {}
+        own.update(
+            score=winner.get("score"),
+            components=winner.get("components") or {},
+            facts={key: facts[key] for key in OWN_FACT_KEYS if key in facts},
+        )
+    return own
+
+
+class OwnDecisionSerializer(serializers.Serializer):
+    policy_version = serializers.IntegerField(required=False)
+    decided_at = serializers.CharField(required=False)
+    stage = serializers.DictField(required=False)
+    waited_seconds = serializers.IntegerField(required=False)
+    requirements = serializers.ListField(child=serializers.DictField(), required=False)
+    weights = serializers.DictField(child=serializers.FloatField(), required=False)
+    fanout = serializers.IntegerField(required=False)
+    score = serializers.FloatField(required=False, help_text="Your score: the sum of weight x component.")
+    components = serializers.DictField(child=serializers.FloatField(), required=False)
+    facts = serializers.DictField(required=False, help_text="Your own figures the components come from.")
+
+
+class OfferForAgentSerializer(OfferSerializer):
+    """For the offered agent: their own score and why, nothing about colleagues."""
+
+    decision = serializers.SerializerMethodField()
+
+    @extend_schema_field(OwnDecisionSerializer)
+    def get_decision(self, offer) -> dict:
+        return decision_for_agent(offer.decision, agent_id=offer.agent_id)
 
 
 class EscalationStepSerializer(serializers.Serializer):
