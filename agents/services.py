@@ -1,14 +1,26 @@
 """Writes about people and integrations. Each entry point is one transaction and keeps one invariant."""
 
+import re
 import secrets
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from agents.audit import audit_record
-from agents.models import Agent, AgentLanguage, AgentSkill, Integration, PersonToken, Role, Skill, User
+from agents.models import (
+    Agent,
+    AgentLanguage,
+    AgentSkill,
+    AuditEntry,
+    Integration,
+    PersonToken,
+    Role,
+    Skill,
+    SuspensionAppeal,
+    User,
+)
 from agents.payout_details import normalise_bic, normalise_iban
 from agents.tokens import INTEGRATION_PREFIX, PERSON_PREFIX, new_token, token_hash
 from config.errors import DomainError, InvalidInput
@@ -100,11 +112,13 @@ def agent_create(
 
 @transaction.atomic
 def agent_update(*, agent: Agent, actor, languages=None, skills=None, max_concurrent=None, display_name=None) -> Agent:
+    # The audit log is append-only and outlives pseudonymisation: it records that the name changed, not
+    # the names (the agent row holds the current one).
+    former_display_name = agent.display_name
     before = {
         "languages": sorted(agent.language_rows.values_list("code", flat=True)),
         "skills": dict(agent.skill_levels.values_list("skill__code", "level")),
         "max_concurrent": agent.max_concurrent,
-        "display_name": agent.display_name,
     }
     if skills is not None:
         _set_skill_levels(agent, skills, certified_by=actor)
@@ -119,9 +133,9 @@ def agent_update(*, agent: Agent, actor, languages=None, skills=None, max_concur
         "languages": sorted(agent.language_rows.values_list("code", flat=True)),
         "skills": dict(agent.skill_levels.values_list("skill__code", "level")),
         "max_concurrent": agent.max_concurrent,
-        "display_name": agent.display_name,
     }
-    audit_record(actor=actor, action="agent.updated", subject=agent, data={"before": before, "after": after})
+    data = {"before": before, "after": after, "display_name_changed": agent.display_name != former_display_name}
+    audit_record(actor=actor, action="agent.updated", subject=agent, data=data)
     return agent
 
 
@@ -284,17 +298,114 @@ def _close_sockets_on_commit(agent: Agent) -> None:
     transaction.on_commit(close)
 
 
+def _name_replacer(former_names, pseudonym: str):
+    """A function replacing each former name, as a whole word in any letter case, by the pseudonym."""
+    names = sorted({name.strip() for name in former_names if name and name.strip()}, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)", re.IGNORECASE)
+    return lambda text: pattern.sub(pseudonym, text) if text else text
+
+
+def _mentioning(field: str, former_names) -> Q:
+    """Rows whose `field` contains one of the names: the database narrows, the replacer decides."""
+    query = Q()
+    for name in former_names:
+        query |= Q(**{f"{field}__icontains": name})
+    return query
+
+
+def _rewrite_texts(model, rows, fields: list[str], replace) -> int:
+    """Write back each row of `rows` whose text `fields` change under `replace`; JSON fields are walked."""
+    changed = 0
+    for row in rows.only("pk", *fields).iterator(chunk_size=500):
+        values = {field: _replace_in(getattr(row, field), replace) for field in fields}
+        values = {field: value for field, value in values.items() if value != getattr(row, field)}
+        if values:
+            model.objects.filter(pk=row.pk).update(**values)
+            changed += 1
+    return changed
+
+
+def _replace_in(value, replace):
+    if isinstance(value, str):
+        return replace(value)
+    if isinstance(value, dict):
+        return {key: _replace_in(item, replace) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_replace_in(item, replace) for item in value]
+    return value
+
+
+def _former_names_rewrite(*, agent: Agent, former_names: list[str], pseudonym: str) -> dict[str, int]:
+    """Replace the stored copies of the agent's former display name and username, outside the agent row,
+    wherever the table may be rewritten: the bodies of their tickets' webhook deliveries (ticket.assigned
+    names the agent; a reply or hand-back note may be signed), the texts written about or after their
+    part in their tickets (messages after the bot's transcript, resolution notes, bot feedback, the CSAT
+    comment), supervisors' alerts about them or their tickets, their offers' decline reasons and the
+    reasons on their appeals. Returns how many rows of each kind changed.
+
+    Left as they are: the bot's transcript and summary (written before the agent came; a customer who
+    shares the name keeps it), decision records (ids only), the ledger and payout items (finance keeps
+    them byte for byte) and the audit log (append-only; see agent_pseudonymise)."""
+    from dispatch.models import Offer, SupervisorAlert
+    from tickets.models import Message, Ticket, WebhookDelivery
+    from tickets.webhooks import webhook_bodies_rewrite
+
+    replace = _name_replacer(former_names, pseudonym)
+    reassigned_to = AuditEntry.objects.filter(action="ticket.reassigned", data__to_agent=str(agent.pk))
+    tickets = Ticket.objects.filter(
+        Q(assigned_agent=agent)
+        | Q(offers__agent=agent, offers__status="accepted")
+        | Q(messages__author_agent=agent)
+        | Q(pk__in=list(reassigned_to.values_list("subject_id", flat=True)))
+    ).values("pk")
+    messages = Message.objects.filter(ticket__in=tickets, seq__gt=F("ticket__handoff_transcript_length"))
+    return {
+        "webhook_bodies": webhook_bodies_rewrite(
+            deliveries=WebhookDelivery.objects.filter(ticket__in=tickets).filter(_mentioning("body", former_names)),
+            rewrite=replace,
+        ),
+        "messages": _rewrite_texts(
+            Message, messages.filter(_mentioning("text", former_names)), ["text"], replace
+        ),
+        "tickets": _rewrite_texts(
+            Ticket,
+            Ticket.objects.filter(pk__in=tickets),
+            ["resolution_notes", "csat_comment", "bot_feedback"],
+            replace,
+        ),
+        "alerts": _rewrite_texts(
+            SupervisorAlert,
+            SupervisorAlert.objects.filter(Q(agent=agent) | Q(ticket__in=tickets)).filter(
+                _mentioning("message", former_names)
+            ),
+            ["message"],
+            replace,
+        ),
+        "offers": _rewrite_texts(
+            Offer, Offer.objects.filter(agent=agent).exclude(decline_reason=""), ["decline_reason"], replace
+        ),
+        "appeals": _rewrite_texts(
+            SuspensionAppeal, agent.appeals.all(), ["suspension_reason", "decision_reason"], replace
+        ),
+    }
+
+
 @transaction.atomic
 def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
     """Replace a departed agent's personal data for good, keeping what finance and the audit must keep.
 
     Replaced: display name, username, e-mail and names, the password (unusable), payout details on the
     profile, languages, skills, notification preferences, status and presence reasons, the text of their
-    appeals. The account is deactivated, its tokens and sessions revoked and its sockets closed.
+    appeals; and, in the same transaction, every other stored copy of the former display name or
+    username a table allows rewriting (_former_names_rewrite: webhook bodies, ticket texts, alerts,
+    decline reasons, appeal reasons), so no page or API shows it any more. The account is deactivated,
+    its tokens and sessions revoked and its sockets closed.
     Kept as they are: pay lines and ticket pay (append-only ledger), payout items with the name and IBAN
-    snapshot a batch was built and exported with, the audit log (append-only, it names the username that
-    acted), tickets and their messages (the customer's record) and offers. Refused while the agent holds
-    work or is owed money (agent_pseudonymisation_blockers). Recorded with who and why; irreversible.
+    snapshot a batch was built and exported with, the tickets and offers themselves, and the audit log:
+    it is append-only, so entries written before (the username as the actor's label of what the agent
+    did, the text of their appeal, a reassignment's target name) keep what they say; its writers store
+    ids rather than names. Refused while the agent holds work or is owed money
+    (agent_pseudonymisation_blockers). Recorded with who and why; irreversible.
     """
     from agents.presence import presence_set
     from payouts.models import PayLine
@@ -313,6 +424,8 @@ def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
 
     now = timezone.now()
     short_id = locked.pk.hex[:8]
+    pseudonym = f"Former agent {short_id}"
+    former_names = [locked.display_name, locked.user.username]
     username = f"departed-{short_id}"
     if User.objects.filter(username__iexact=username).exclude(pk=locked.user_id).exists():
         username = f"departed-{locked.pk.hex}"
@@ -331,7 +444,7 @@ def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
     AgentSkill.objects.filter(agent=locked).delete()
     locked.appeals.update(text="[removed when the agent was pseudonymised]")
     Agent.objects.filter(pk=locked.pk).update(
-        display_name=f"Former agent {short_id}",
+        display_name=pseudonym,
         status=Agent.Status.SUSPENDED,
         status_reason=PSEUDONYMISED_NOTE,
         presence_reason="",
@@ -347,6 +460,7 @@ def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
         pseudonymised_at=now,
     )
     locked.refresh_from_db()
+    rewritten = _former_names_rewrite(agent=locked, former_names=former_names, pseudonym=pseudonym)
     audit_record(
         actor=actor,
         action="agent.pseudonymised",
@@ -357,6 +471,7 @@ def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
             "sessions_revoked": sessions_revoked,
             "pay_lines_kept": PayLine.objects.filter(agent=locked).count(),
             "payout_items_kept": locked.payout_items.count(),
+            "rewritten": rewritten,
         },
     )
     _close_sockets_on_commit(locked)

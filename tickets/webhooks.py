@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -100,13 +101,50 @@ def webhook_event_record(*, ticket: Ticket, event: str, data: dict | None = None
         integration=integration,
         seq=seq,
         event=event,
-        body=json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str),
+        body=_body_text(payload),
         status=D.PENDING if integration.webhook_url else D.SKIPPED,
         next_attempt_at=now,
     )
     if delivery.status == D.PENDING:
         _deliver_on_commit(ticket.pk)
     return delivery
+
+
+def _body_text(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+# What identifies a delivery and its ticket; a rewrite of the stored body never touches it.
+WEBHOOK_ENVELOPE_KEYS = frozenset({"event", "delivery_id", "sequence", "occurred_at", "ticket"})
+
+
+def _rewrite_texts(value, rewrite: Callable[[str], str]):
+    if isinstance(value, str):
+        return rewrite(value)
+    if isinstance(value, dict):
+        return {key: _rewrite_texts(item, rewrite) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rewrite_texts(item, rewrite) for item in value]
+    return value
+
+
+def webhook_bodies_rewrite(*, deliveries, rewrite: Callable[[str], str]) -> int:
+    """Pass every text of the stored bodies of `deliveries` (a WebhookDelivery queryset), outside the
+    envelope, through `rewrite`; returns how many bodies changed. Used by pseudonymisation: what was
+    delivered is history, but the stored body is what the platform keeps, shows supervisors and sends on
+    a redelivery. A body `rewrite` leaves as it was is not written, so it stays byte for byte; a changed
+    one is encoded as webhook_event_record encodes, keys in their order."""
+    changed = 0
+    for pk, body in deliveries.values_list("pk", "body").iterator(chunk_size=500):
+        payload = json.loads(body)
+        rewritten = {
+            key: value if key in WEBHOOK_ENVELOPE_KEYS else _rewrite_texts(value, rewrite)
+            for key, value in payload.items()
+        }
+        if rewritten != payload:
+            WebhookDelivery.objects.filter(pk=pk).update(body=_body_text(rewritten))
+            changed += 1
+    return changed
 
 
 def _next_webhook_seq(ticket_id) -> int:
