@@ -78,9 +78,7 @@ def test_an_agent_sees_only_their_own_score_and_supervisors_the_runners_up(polic
     records = supervisor_client.get(f"/api/v1/dispatch/tickets/{ticket.pk}/offers/").json()
     [full] = [entry["decision"] for entry in records if entry["offer_id"] == str(offer.pk)]
     assert {runner["agent_id"] for runner in full["runners_up"]} == set(scores) - {str(me.pk)}
-    assert {runner["score"] for runner in full["runners_up"]} == {
-        scores[str(colleague.pk)] for colleague in colleagues
-    }
+    assert {runner["score"] for runner in full["runners_up"]} == {scores[str(colleague.pk)] for colleague in colleagues}
     assert supervisor_client.get(f"/api/v1/offers/{offer.pk}/").json()["decision"]["runners_up"]
 
 
