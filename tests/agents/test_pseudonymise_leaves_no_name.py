@@ -131,3 +131,16 @@ def test_the_stored_webhook_bodies_name_the_pseudonym_and_keep_the_rest(mias_wor
     assert reply["message"]["text"] == f"Hello, I am {pseudonym} and I will sort this out."
     solved.refresh_from_db()
     assert solved.csat_comment == f"Thank you {pseudonym}!"
+
+
+def test_a_rename_is_audited_without_the_names(supervisor):
+    from agents.models import AuditEntry
+    from agents.services import agent_update
+
+    agent = AgentFactory(display_name=NAME)
+
+    agent_update(agent=agent, actor=supervisor, display_name="Mia Schmidt")
+
+    entry = AuditEntry.objects.get(action="agent.updated", subject_id=str(agent.pk))
+    assert entry.data["display_name_changed"] is True
+    assert "Mia" not in json.dumps(entry.data)
