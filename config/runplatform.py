@@ -54,9 +54,27 @@ def _stop_processes(processes: dict) -> None:
         stop_embedded_redis(var_dir=BASE_DIR / "var")
 
 
+# The debtor of the demo's SEPA files when none is configured: a valid IBAN and BIC, named so that nobody
+# mistakes a file for a real payment order. Production sets PAYOUT_DEBTOR_* (README, configuration).
+DEMO_DEBTOR = {
+    "PAYOUT_DEBTOR_NAME": "DEMO DEBTOR - not a real account",
+    "PAYOUT_DEBTOR_IBAN": "DE89370400440532013000",
+    "PAYOUT_DEBTOR_BIC": "COBADEFFXXX",
+}
+
+
+def _demo_debtor_unless_configured() -> None:
+    """Only when none of the variables is set: a partial configuration is an operator's mistake, and the
+    export names what is missing rather than mixing in demo values."""
+    if not any(os.environ.get(variable) for variable in DEMO_DEBTOR):
+        os.environ.update(DEMO_DEBTOR)
+        print(f"PAYOUT_DEBTOR_* not set: SEPA files debit the demo account {DEMO_DEBTOR['PAYOUT_DEBTOR_NAME']!r}.")
+
+
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     os.environ.setdefault("DEBUG", "true")
+    _demo_debtor_unless_configured()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     _manage("migrate", "--noinput", "-v", "0")
     _manage("seed_demo")

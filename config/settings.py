@@ -222,7 +222,8 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# The platform's own bank account, debited by SEPA payout files. The default is a demo account.
+# The platform's own bank account, debited by SEPA payout files. No default: until all three are set
+# (and valid) the SEPA export is refused with a 409 naming what is missing. `make run` sets a demo one.
 PAYOUT_DEBTOR = {
     key: value
     for key, value in {

@@ -296,6 +296,9 @@ def payout_batch_export_xml(*, actor, batch_id, version: str | None = None) -> t
             f"SEPA credit transfers are in euros only; this batch is in {batch.currency}. Use the CSV export.",
             http_status=409,
         )
+    refusal = exports.debtor_refusal()
+    if refusal is not None:
+        raise refusal
     if batch.item_count == 0:
         raise DomainError("nothing_payable", "Every item of this batch is held: there is nothing to transfer.")
     content = exports.batch_sepa_xml(

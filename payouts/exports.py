@@ -1,5 +1,8 @@
 """Export files of an approved batch: CSV and SEPA credit transfer (pain.001.001.09 / .03).
 
+The SEPA file names the platform's own account as the debtor (PAYOUT_DEBTOR_*, no default); the CSV is a
+list of payees for the bank's own upload and carries no debtor, so it needs none.
+
 Both are pure functions of the stored batch and its items, so exporting twice gives identical bytes:
 the message, payment-information and end-to-end ids are fixed when the batch is built, and the
 creation time written into the XML is the approval time.
@@ -15,21 +18,60 @@ from pathlib import Path
 
 import sepaxml
 from django.conf import settings
+from django.utils.translation import gettext
 from lxml import etree
 from sepaxml import SepaTransfer
 
+from agents.payout_details import normalise_bic, normalise_iban
 from config.errors import DomainError
 
 CSV_COLUMNS = ["agent_id", "agent_name", "iban", "bic", "amount", "currency", "reference", "period_start", "period_end"]
 SEPA_VERSIONS = ("pain.001.001.09", "pain.001.001.03")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
-DEFAULT_DEBTOR = {"name": "Dispatch Platform", "IBAN": "DE89370400440532013000", "BIC": "COBADEFFXXX"}
+# The platform's own account, debited by a SEPA file: settings.PAYOUT_DEBTOR, read from these variables.
+# There is no default: a file that debits a made-up account is worse than no file.
+DEBTOR_SETTINGS = {"name": "PAYOUT_DEBTOR_NAME", "IBAN": "PAYOUT_DEBTOR_IBAN", "BIC": "PAYOUT_DEBTOR_BIC"}
+
+
+def debtor_refusal() -> DomainError | None:
+    """Why no SEPA file can be written with the configured debtor account (the settings missing, or an
+    IBAN or BIC that is not valid), as the 409 to answer; None when the account is usable."""
+    configured = getattr(settings, "PAYOUT_DEBTOR", None) or {}
+    missing = [variable for key, variable in DEBTOR_SETTINGS.items() if not str(configured.get(key, "")).strip()]
+    if missing:
+        return DomainError(
+            "payout_debtor_missing",
+            gettext(
+                "The platform's own bank account, which a SEPA file debits, is not configured. "
+                "Set %(variables)s in the environment and restart."
+            )
+            % {"variables": ", ".join(missing)},
+        )
+    iban, iban_error = normalise_iban(configured["IBAN"])
+    if iban_error:
+        return DomainError(
+            "payout_debtor_invalid",
+            gettext("PAYOUT_DEBTOR_IBAN is not a valid IBAN: %(reason)s") % {"reason": iban_error},
+        )
+    _, bic_error = normalise_bic(configured["BIC"], iban=iban)
+    if bic_error:
+        return DomainError(
+            "payout_debtor_invalid",
+            gettext("PAYOUT_DEBTOR_BIC does not fit: %(reason)s") % {"reason": bic_error},
+        )
+    return None
 
 
 def debtor() -> dict:
-    """The platform's own account, from settings.PAYOUT_DEBTOR (a demo account by default)."""
-    return {**DEFAULT_DEBTOR, **getattr(settings, "PAYOUT_DEBTOR", {})}
+    """The platform's own account for sepaxml; raises the 409 of debtor_refusal when it is not usable."""
+    refusal = debtor_refusal()
+    if refusal is not None:
+        raise refusal
+    configured = settings.PAYOUT_DEBTOR
+    iban, _ = normalise_iban(configured["IBAN"])
+    bic, _ = normalise_bic(configured["BIC"], iban=iban)
+    return {"name": configured["name"].strip(), "IBAN": iban, "BIC": bic}
 
 
 def neutralise(cell) -> str:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from agents.models import Agent, Role
 from agents.views import role_required
 from config.errors import DomainError
-from payouts import batches, selectors, services
+from payouts import batches, exports, selectors, services
 from payouts import notice as notices
 from payouts.forms import AdjustmentForm, BatchCreateForm, RateCardForm
 from payouts.models import PayLineKind
@@ -63,6 +63,8 @@ def batch_detail(request, batch_id):
             "items": items[:2000],
             "held": items.filter(status="held"),
             "can_approve": batch.status == "draft" and batch.created_by_id != request.user.pk,
+            # Why the SEPA downloads would be refused, shown instead of them (the CSV needs no debtor).
+            "sepa_refusal": exports.debtor_refusal() if batch.currency == "EUR" else None,
         },
     )
 
