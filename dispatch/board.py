@@ -23,7 +23,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from agents.models import Agent, AuditEntry
-from dispatch.models import Offer, OfferStatus, Shift, SupervisorAlert
+from dispatch.alerts import alerts_for_board
+from dispatch.models import Offer, OfferStatus, Shift
 from dispatch.policy import policy_current
 from dispatch.selectors import dispatch_pool
 from dispatch.surge import surge_current
@@ -145,21 +146,6 @@ def _offers_block(now: datetime) -> dict:
     return ended
 
 
-def alert_payload(alert: SupervisorAlert) -> dict:
-    return {
-        "id": str(alert.id),
-        "kind": alert.kind,
-        "message": alert.message,
-        "ticket_id": str(alert.ticket_id) if alert.ticket_id else None,
-        "raised_at": alert.raised_at.isoformat(),
-    }
-
-
-def recent_alerts(*, limit: int = 10) -> list[dict]:
-    alerts = SupervisorAlert.objects.filter(acknowledged_at__isnull=True).order_by("-raised_at")[:limit]
-    return [alert_payload(alert) for alert in alerts]
-
-
 def board_snapshot(*, now: datetime | None = None) -> dict:
     """The live board's numbers (GET /api/v1/dashboard/ and the `board` frame of /ws/supervisor/)."""
     now = now or timezone.now()
@@ -172,7 +158,7 @@ def board_snapshot(*, now: datetime | None = None) -> dict:
         "agents": _agents_block(),
         "offers_last_hour": _offers_block(now),
         "surge": f"{surge_current():.2f}",
-        "alerts": recent_alerts(),
+        **alerts_for_board(now=now),
         "policy_version": policy.version,
     }
 

@@ -18,7 +18,7 @@ from agents.permissions import IsAgent, IsSupervisor, role_permission
 from agents.services import agent_pseudonymise
 from config.api import StrictSerializer
 from config.errors import DomainError
-from dispatch import board, shifts, supervision
+from dispatch import alerts, board, shifts, supervision
 from dispatch.models import Shift
 from tickets.models import Ticket
 
@@ -81,6 +81,69 @@ class TicketTimelineView(APIView):
                 else [],
             }
         )
+
+
+# ---------------------------------------------------------------- alerts
+
+
+class AlertListView(APIView):
+    """Supervisor alerts, newest first (at most 200), each with who acknowledged it, when, and their note."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "state",
+                str,
+                enum=list(alerts.ALERT_STATES),
+                description="open (default): not acknowledged yet; acknowledged: newest acknowledgement first; all",
+            )
+        ],
+        responses={200: JSON, 400: JSON},
+    )
+    def get(self, request):
+        return Response(alerts.alert_list(state=request.query_params.get("state", "open")))
+
+
+class AlertAcknowledgeSerializer(StrictSerializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class AlertAcknowledgeView(APIView):
+    """Acknowledge an open alert: it leaves the open alerts on every supervisor's board, showing who and
+    when. 409 naming who acknowledged it and when if someone did already (of two at once, one wins)."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        request=AlertAcknowledgeSerializer,
+        responses={200: JSON, 404: JSON, 409: JSON},
+        examples=[
+            OpenApiExample(
+                "With a note", value={"note": "Called the bot team; German queue is short."}, request_only=True
+            ),
+            OpenApiExample(
+                "Already acknowledged",
+                value={
+                    "code": "already_acknowledged",
+                    "message": "greta acknowledged this alert already, at Nov. 21, 2026, 10:04 a.m.",
+                    "acknowledged_by": "greta",
+                    "acknowledged_at": "2026-11-21T10:04:12+00:00",
+                },
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
+    )
+    def post(self, request, alert_id):
+        data = AlertAcknowledgeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = alerts.alert_acknowledge(alert_id=alert_id, actor=request.user, **data.validated_data)
+        return Response(alerts.alert_payload(alert, note=data.validated_data["note"]))
+
+
+# ---------------------------------------------------------------- tickets
 
 
 class OptionalReasonSerializer(StrictSerializer):

@@ -4,8 +4,9 @@ On connect (and on `{"type": "sync"}`) the server sends `{"type": "board", ...}`
 (dispatch.board.board_snapshot). While connected it looks at the board every second and sends it again
 when anything but the clock changed, so every change shows within about two seconds; the board is
 cached for a second, so many supervisors cost one computation a second. Frames sent to the
-`supervisors` group (alerts raised by the escalation steps, appeals) are forwarded as they come, and
-also trigger a fresh board. `{"type": "ping"}` → `{"type": "pong"}`.
+`supervisors` group are forwarded as they come: `alert` (raised by the escalation steps and presence),
+`appeal`, and `alert_acknowledged` (dispatch.alerts: who acknowledged which alert and when, so every
+supervisor's board moves it at once, before the next board frame). `{"type": "ping"}` → `{"type": "pong"}`.
 """
 
 import asyncio

@@ -4,6 +4,8 @@ from dispatch import supervisor_api as api
 
 urlpatterns = [
     path("dashboard/", api.DashboardView.as_view(), name="dashboard"),
+    path("alerts/", api.AlertListView.as_view(), name="alert-list"),
+    path("alerts/<uuid:alert_id>/acknowledge/", api.AlertAcknowledgeView.as_view(), name="alert-acknowledge"),
     path("supervisor/tickets/", api.SupervisorTicketListView.as_view(), name="supervisor-ticket-list"),
     path("supervisor/tickets/<uuid:ticket_id>/timeline/", api.TicketTimelineView.as_view(), name="ticket-timeline"),
     path("supervisor/tickets/<uuid:ticket_id>/reassign/", api.TicketReassignView.as_view(), name="ticket-reassign"),

@@ -1,11 +1,48 @@
 // The live board: one websocket to /ws/supervisor/. The server sends the whole board on connect and
-// whenever it changes; this page only renders it. The longest wait ticks locally between frames.
+// whenever it changes; this page renders it. The longest wait ticks locally between frames.
+//
+// Alerts: each open alert has an Acknowledge button (POST /api/v1/alerts/<id>/acknowledge/). The answer,
+// or an `alert_acknowledged` frame when another supervisor was first, moves it to the acknowledged ones
+// at once; a board frame computed just before the acknowledgement may still list it as open, so what
+// this page learnt is kept until the board agrees.
 (function () {
   "use strict";
   var board = null;
   var socket = null;
   var retry = 1000;
   var state = document.querySelector("[data-testid=board-connection]");
+  var acknowledged = {}; // alert id -> its payload once acknowledged, until the board says so too
+  var failures = {}; // alert id -> why the last acknowledgement failed
+  var pending = {}; // alert ids being acknowledged now
+  var S = Object.assign(
+    {
+      live: "live",
+      reconnecting: "reconnecting…",
+      updated: "Updated {time}.",
+      nobody_waiting: "Nobody waiting.",
+      no_alerts: "No alerts.",
+      acknowledge: "Acknowledge",
+      acknowledging: "Acknowledging…",
+      acknowledged_by: "Acknowledged by {who} at {time}.",
+      acknowledge_failed: "Could not acknowledge: {reason}",
+    },
+    readStrings()
+  );
+
+  function readStrings() {
+    var node = document.getElementById("board-strings");
+    try {
+      return node ? JSON.parse(node.textContent) : {};
+    } catch (error) {
+      return {};
+    }
+  }
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (match, key) {
+      return key in values ? String(values[key]) : match;
+    });
+  }
 
   function get(path) {
     return path.split(".").reduce(function (value, key) { return value == null ? null : value[key]; }, board);
@@ -26,6 +63,10 @@
     return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
   }
 
+  function clock(iso) {
+    return new Date(iso || Date.now()).toLocaleTimeString(document.documentElement.lang || undefined);
+  }
+
   function setState(name, text) {
     state.dataset.state = name;
     state.textContent = text;
@@ -43,7 +84,7 @@
     var keys = Object.keys(counts || {});
     if (!keys.length) {
       var tr = document.createElement("tr");
-      tr.appendChild(cell("Nobody waiting.", "muted"));
+      tr.appendChild(cell(S.nobody_waiting, "muted"));
       body.appendChild(tr);
       return;
     }
@@ -56,32 +97,150 @@
     });
   }
 
-  function renderAlerts(list, alerts) {
+  // ------------------------------------------------------------------ alerts
+
+  // Apply what this page knows about acknowledgements to the board it was sent.
+  function reconcileAlerts() {
+    var open = board.alerts || [];
+    var done = board.alerts_acknowledged || [];
+    Object.keys(acknowledged).forEach(function (id) {
+      var stillOpen = open.some(function (alert) { return alert.id === id; });
+      if (!stillOpen) {
+        delete acknowledged[id]; // the board knows now
+        return;
+      }
+      open = open.filter(function (alert) { return alert.id !== id; });
+      if (typeof board.alerts_open === "number") board.alerts_open = Math.max(0, board.alerts_open - 1);
+      done = [acknowledged[id]].concat(done.filter(function (alert) { return alert.id !== id; }));
+    });
+    board.alerts = open;
+    board.alerts_acknowledged = done;
+  }
+
+  function markAcknowledged(alert) {
+    if (!alert || !alert.id || !alert.acknowledged_at) return;
+    acknowledged[alert.id] = alert;
+    delete failures[alert.id];
+    delete pending[alert.id];
+    if (board) {
+      reconcileAlerts();
+      render();
+    }
+  }
+
+  function acknowledge(alert, button) {
+    pending[alert.id] = true;
+    delete failures[alert.id];
+    button.disabled = true;
+    button.textContent = S.acknowledging;
+    var token = document.querySelector('meta[name="csrf-token"]');
+    fetch("/api/v1/alerts/" + encodeURIComponent(alert.id) + "/acknowledge/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        Accept: "application/json",
+        "Content-Type": "application/json",
+        "X-CSRFToken": token ? token.content : "",
+      },
+      body: "{}",
+    })
+      .then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          if (response.ok) {
+            markAcknowledged(body);
+          } else if (response.status === 409 && body.acknowledged_by) {
+            // Another supervisor was first: show theirs.
+            markAcknowledged(
+              Object.assign({}, alert, { acknowledged_by: body.acknowledged_by, acknowledged_at: body.acknowledged_at, note: "" })
+            );
+          } else {
+            throw new Error(body.message || "HTTP " + response.status);
+          }
+        });
+      })
+      .catch(function (error) {
+        delete pending[alert.id];
+        failures[alert.id] = fill(S.acknowledge_failed, { reason: error.message });
+        render();
+      });
+  }
+
+  function alertText(item, alert) {
+    if (alert.ticket_id) {
+      var link = document.createElement("a");
+      link.href = "/supervisor/tickets/" + alert.ticket_id + "/";
+      link.textContent = alert.message;
+      item.appendChild(link);
+    } else if (alert.type === "appeal") {
+      var appeal = document.createElement("a");
+      appeal.href = "/supervisor/appeals/";
+      appeal.textContent = alert.message;
+      item.appendChild(appeal);
+    } else {
+      item.appendChild(document.createTextNode(alert.message));
+    }
+  }
+
+  function alertItem(alert, isOpen) {
+    var item = document.createElement("li");
+    item.dataset.alert = alert.id;
+    item.dataset.state = isOpen ? "open" : "acknowledged";
+    var when = document.createElement("time");
+    when.dateTime = alert.raised_at || "";
+    when.textContent = clock(alert.raised_at);
+    item.appendChild(when);
+    item.appendChild(document.createTextNode(" "));
+    alertText(item, alert);
+    if (isOpen && alert.type !== "appeal") {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "sv-ack";
+      button.dataset.testid = "alert-acknowledge";
+      button.textContent = pending[alert.id] ? S.acknowledging : S.acknowledge;
+      button.disabled = !!pending[alert.id];
+      button.addEventListener("click", function () { acknowledge(alert, button); });
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(button);
+      if (failures[alert.id]) {
+        var failure = document.createElement("span");
+        failure.className = "sv-ack-error";
+        failure.setAttribute("role", "alert");
+        failure.textContent = failures[alert.id];
+        item.appendChild(failure);
+      }
+    } else if (!isOpen) {
+      item.className = "muted";
+      var who = document.createElement("small");
+      who.className = "sv-ack-by";
+      who.textContent = fill(S.acknowledged_by, { who: alert.acknowledged_by, time: clock(alert.acknowledged_at) });
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(who);
+      if (alert.note) {
+        var note = document.createElement("small");
+        note.className = "sv-ack-note";
+        note.textContent = " " + alert.note;
+        item.appendChild(note);
+      }
+    }
+    return item;
+  }
+
+  function renderAlerts(list) {
+    var open = board.alerts || [];
+    var done = board.alerts_acknowledged || [];
     list.textContent = "";
-    if (!alerts || !alerts.length) {
+    if (!open.length && !done.length) {
       var none = document.createElement("li");
       none.className = "muted";
-      none.textContent = "No alerts.";
+      none.textContent = S.no_alerts;
       list.appendChild(none);
       return;
     }
-    alerts.forEach(function (alert) {
-      var item = document.createElement("li");
-      var when = document.createElement("time");
-      when.textContent = new Date(alert.raised_at || Date.now()).toLocaleTimeString();
-      item.appendChild(when);
-      item.appendChild(document.createTextNode(" "));
-      if (alert.ticket_id) {
-        var link = document.createElement("a");
-        link.href = "/supervisor/tickets/" + alert.ticket_id + "/";
-        link.textContent = alert.message;
-        item.appendChild(link);
-      } else {
-        item.appendChild(document.createTextNode(alert.message));
-      }
-      list.appendChild(item);
-    });
+    open.forEach(function (alert) { list.appendChild(alertItem(alert, true)); });
+    done.forEach(function (alert) { list.appendChild(alertItem(alert, false)); });
   }
+
+  // ------------------------------------------------------------------ the board
 
   function tick() {
     if (!board) return;
@@ -98,30 +257,37 @@
     document.querySelectorAll("[data-board-table]").forEach(function (body) {
       renderTable(body, get(body.dataset.boardTable));
     });
-    document.querySelectorAll("[data-board-alerts]").forEach(function (list) { renderAlerts(list, board.alerts); });
+    document.querySelectorAll("[data-board-alerts]").forEach(renderAlerts);
     var sla = document.querySelector("[data-testid=board-sla]");
     if (sla) sla.classList.toggle("sv-bad", board.sla && board.sla.on_target === false);
     var updated = document.querySelector("[data-board-updated]");
-    if (updated) updated.textContent = "Updated " + new Date(board.generated_at).toLocaleTimeString() + ".";
+    if (updated) updated.textContent = fill(S.updated, { time: clock(board.generated_at) });
     tick();
+  }
+
+  function onFrame(frame) {
+    if (frame.type === "board") {
+      board = frame;
+      reconcileAlerts();
+      render();
+    } else if (frame.type === "alert_acknowledged") {
+      markAcknowledged(frame);
+    } else if ((frame.type === "alert" || frame.type === "appeal") && board) {
+      var known = (board.alerts || []).some(function (alert) { return alert.id === frame.id; });
+      if (known) return;
+      board.alerts = [Object.assign({ raised_at: new Date().toISOString() }, frame)].concat(board.alerts || []).slice(0, 10);
+      if (frame.type === "alert" && typeof board.alerts_open === "number") board.alerts_open += 1;
+      render();
+    }
   }
 
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/supervisor/");
-    socket.onopen = function () { retry = 1000; setState("live", "live"); };
-    socket.onmessage = function (event) {
-      var frame = JSON.parse(event.data);
-      if (frame.type === "board") {
-        board = frame;
-        render();
-      } else if ((frame.type === "alert" || frame.type === "appeal") && board) {
-        board.alerts = [Object.assign({ raised_at: new Date().toISOString() }, frame)].concat(board.alerts || []).slice(0, 10);
-        render();
-      }
-    };
+    socket.onopen = function () { retry = 1000; setState("live", S.live); };
+    socket.onmessage = function (event) { onFrame(JSON.parse(event.data)); };
     socket.onclose = function () {
-      setState("offline", "reconnecting…");
+      setState("offline", S.reconnecting);
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 15000);
     };
