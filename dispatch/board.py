@@ -3,15 +3,10 @@
 Every number is computed from the database (the truth), in a bounded number of queries, and is
 portable between PostgreSQL and SQLite (durations are computed in Python over bounded windows).
 
-Definitions, also shown on the pages:
-- waiting: tickets not yet assigned (queued or offered); their wait runs from `queued_at`, the place in
-  the queue a requeued ticket keeps.
-- wait over the last hour: `assigned_at − queued_at` of the tickets assigned in the last hour.
-- SLA: of the tickets created in the last hour whose outcome is known, those assigned within the policy's
-  `sla_target_seconds` meet it; those assigned later, or waiting (or closed unassigned) beyond it, breach.
-- agents: online = active, online and with an open socket; busy = online and holding a ticket;
-  available = online with room and no pending offer; away = chose "away".
-- offers over the last hour: by how they ended (`answered_at` in the last hour).
+Whatever is shown as parts of a whole adds up to that whole: each agent is in exactly one state, each
+waiting ticket in one language and one set of skills, each ticket created in the last hour either met
+the SLA, breached it or is not decided yet. The definitions are in BOARD_DEFINITIONS, shown on the
+pages beside each figure and sent in the JSON as "definitions".
 """
 
 import math
@@ -19,14 +14,14 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.core.cache import cache
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from agents.models import Agent, AuditEntry
 from dispatch.alerts import alerts_for_board
 from dispatch.models import Offer, OfferStatus, Shift
 from dispatch.policy import policy_current
-from dispatch.selectors import dispatch_pool
 from dispatch.surge import surge_current
 from tickets.models import Message, Ticket, TicketSkill, TicketStatus, WebhookDelivery
 
@@ -50,22 +45,27 @@ def _seconds(delta: timedelta) -> float:
     return round(delta.total_seconds(), 1)
 
 
+def skill_set(codes) -> str:
+    """The set of skills a ticket needs as one label ("payments + refunds"), so that a breakdown by
+    skills counts each ticket once and its rows add up to the total."""
+    return " + ".join(sorted(codes)) or NO_SKILL
+
+
 def _waiting_block(now: datetime) -> dict:
-    waiting = list(Ticket.objects.filter(status__in=WAITING).values_list("pk", "language", "queued_at"))
-    by_language = Counter(language for _, language, _ in waiting)
+    waiting = list(Ticket.objects.filter(status__in=WAITING).values_list("pk", "status", "language", "queued_at"))
+    by_status = Counter(status for _, status, _, _ in waiting)
+    by_language = Counter(language for _, _, language, _ in waiting)
     skills_of = defaultdict(list)
     for ticket_id, code in TicketSkill.objects.filter(ticket__status__in=WAITING).values_list(
         "ticket_id", "skill__code"
     ):
         skills_of[ticket_id].append(code)
-    by_skill: Counter = Counter()
-    for ticket_id, _, _ in waiting:
-        for code in skills_of.get(ticket_id) or [NO_SKILL]:
-            by_skill[code] += 1
-    oldest = min((queued_at for _, _, queued_at in waiting), default=None)
+    by_skill = Counter(skill_set(skills_of.get(ticket_id, ())) for ticket_id, _, _, _ in waiting)
+    oldest = min((queued_at for _, _, _, queued_at in waiting), default=None)
     return {
         "total": len(waiting),
-        "queued": Ticket.objects.filter(status=TicketStatus.QUEUED).count(),
+        "queued": by_status[TicketStatus.QUEUED],
+        "offered": by_status[TicketStatus.OFFERED],
         "by_language": dict(sorted(by_language.items())),
         "by_skill": dict(sorted(by_skill.items())),
         "oldest_queued_at": oldest.isoformat() if oldest else None,
@@ -90,49 +90,86 @@ def _waits_block(now: datetime) -> dict:
 
 
 def _sla_block(now: datetime, policy) -> dict:
+    """Each ticket created in the last hour in exactly one bucket: met, one of three kinds of breach, or
+    not known yet (still waiting within the target, or closed unassigned before reaching it)."""
     target = timedelta(seconds=policy.sla_target_seconds)
-    met = breached = waiting_over = 0
+    buckets = Counter()
     for status, created_at, assigned_at, closed_at in Ticket.objects.filter(created_at__gte=now - HOUR).values_list(
         "status", "created_at", "assigned_at", "closed_at"
     ):
         if assigned_at is not None:
-            if assigned_at - created_at <= target:
-                met += 1
-            else:
-                breached += 1
+            buckets["met" if assigned_at - created_at <= target else "assigned_late"] += 1
         elif status in WAITING:
-            if now - created_at > target:
-                breached += 1
-                waiting_over += 1
+            buckets["waiting_beyond_target" if now - created_at > target else "not_yet_known"] += 1
         elif closed_at is not None and closed_at - created_at > target:
-            breached += 1  # the customer left after waiting beyond the target
-    known = met + breached
+            buckets["left_after_target"] += 1  # the customer left after waiting beyond the target
+        else:
+            buckets["not_yet_known"] += 1
+    met = buckets["met"]
+    breaches = buckets["assigned_late"] + buckets["waiting_beyond_target"] + buckets["left_after_target"]
+    known = met + breaches
     ratio = met / known if known else None
     target_ratio = float(policy.sla_target_ratio)
     return {
         "target_seconds": policy.sla_target_seconds,
         "target_ratio": target_ratio,
+        "created": known + buckets["not_yet_known"],
         "met": met,
-        "breaches": breached,
-        "waiting_beyond_target": waiting_over,
+        "breaches": breaches,
+        "assigned_late": buckets["assigned_late"],
+        "waiting_beyond_target": buckets["waiting_beyond_target"],
+        "left_after_target": buckets["left_after_target"],
+        "not_yet_known": buckets["not_yet_known"],
         "ratio": round(ratio, 3) if ratio is not None else None,
         "on_target": ratio is None or ratio >= target_ratio,
     }
 
 
-def _agents_block() -> dict:
-    pool = dispatch_pool()
-    counts = Agent.objects.aggregate(
-        away=Count("pk", filter=Q(status=Agent.Status.ACTIVE, presence=Agent.Presence.AWAY)),
-        suspended=Count("pk", filter=Q(status=Agent.Status.SUSPENDED)),
-        pending_approval=Count("pk", filter=Q(status=Agent.Status.PENDING)),
-    )
-    online = pool.aggregate(
-        online=Count("pk"),
-        busy=Count("pk", filter=Q(active_tickets__gt=0)),
-        available=Count("pk", filter=Q(has_capacity=True, has_pending_offer=False)),
-    )
-    return {**online, **counts}
+# Every agent is in exactly one of these states; the board counts them, the pool page labels each agent
+# with one. "Online" is the first three together: active, chose online, at least one socket open (the
+# dispatchable pool of dispatch.selectors). An agent at capacity who still has an offer pending (one made
+# before a capacity change) counts as "offer pending": the offer is what they are busy with.
+_ACTIVE = Q(status=Agent.Status.ACTIVE)
+_ONLINE = _ACTIVE & Q(presence=Agent.Presence.ONLINE, open_sockets__gt=0)
+AGENT_STATES: dict[str, Q] = {
+    "offer_pending": _ONLINE & Q(has_pending_offer=True),
+    "busy": _ONLINE & Q(has_pending_offer=False, has_capacity=False),
+    "available": _ONLINE & Q(has_pending_offer=False, has_capacity=True),
+    "reconnecting": _ACTIVE & Q(presence=Agent.Presence.ONLINE, open_sockets=0),
+    "away": _ACTIVE & Q(presence=Agent.Presence.AWAY),
+    "offline_console_open": _ACTIVE & Q(presence=Agent.Presence.OFFLINE, open_sockets__gt=0),
+    "offline": _ACTIVE & Q(presence=Agent.Presence.OFFLINE, open_sockets=0),
+    "pending_approval": Q(status=Agent.Status.PENDING),
+    "suspended": Q(status=Agent.Status.SUSPENDED),
+}
+ONLINE_STATES = ("offer_pending", "busy", "available")
+ACTIVE_STATES = (*ONLINE_STATES, "reconnecting", "away", "offline_console_open", "offline")
+AGENT_STATE_LABELS = {
+    "offer_pending": _("with an offer pending"),
+    "busy": _("at capacity (busy)"),
+    "available": _("free"),
+    "reconnecting": _("reconnecting"),
+    "away": _("away"),
+    "offline_console_open": _("offline with the console open"),
+    "offline": _("offline"),
+    "pending_approval": _("waiting for approval"),
+    "suspended": _("suspended"),
+}
+
+
+def agent_state_expression() -> Case:
+    """The agent's state (a key of AGENT_STATES) as an SQL expression, for annotating agent rows."""
+    return Case(*[When(q, then=Value(name)) for name, q in AGENT_STATES.items()], default=Value(""))
+
+
+def agent_state_counts(agents: QuerySet[Agent] | None = None) -> dict:
+    """How many agents are in each state, and the wholes they add up to, in one query."""
+    agents = Agent.objects.all() if agents is None else agents
+    counts = agents.aggregate(**{name: Count("pk", filter=q) for name, q in AGENT_STATES.items()})
+    counts["online"] = sum(counts[name] for name in ONLINE_STATES)
+    counts["active"] = sum(counts[name] for name in ACTIVE_STATES)
+    counts["registered"] = counts["active"] + counts["pending_approval"] + counts["suspended"]
+    return counts
 
 
 def _offers_block(now: datetime) -> dict:
@@ -142,12 +179,92 @@ def _offers_block(now: datetime) -> dict:
         expired=Count("pk", filter=Q(status=OfferStatus.EXPIRED)),
         withdrawn=Count("pk", filter=Q(status=OfferStatus.WITHDRAWN)),
     )
+    ended["ended"] = sum(ended.values())
     ended["pending"] = Offer.objects.filter(status=OfferStatus.PENDING).count()
     return ended
 
 
+BOARD_DEFINITIONS = {
+    "waiting": {
+        "total": _("Tickets not assigned yet: in the queue plus on offer, each counted once."),
+        "queued": _("In the queue, waiting for an offer."),
+        "offered": _("Offered to an agent who has not answered yet."),
+        "by_language": _("Waiting tickets by the customer's language; the rows add up to the waiting total."),
+        "by_skill": _(
+            "Waiting tickets by the set of skills they need (a ticket needing two skills counts once, under "
+            "both); the rows add up to the waiting total."
+        ),
+        "longest_wait_seconds": _("Since the oldest place in the queue (a requeued ticket keeps its place)."),
+    },
+    "wait_last_hour": {
+        "assigned": _("Tickets assigned in the last hour."),
+        "median_seconds": _(
+            "Half of the tickets assigned in the last hour waited this long or less (assigned − queued)."
+        ),
+        "p90_seconds": _("Nine in ten of the tickets assigned in the last hour waited this long or less."),
+    },
+    "sla": {
+        "target_seconds": _("The policy's target: assigned within this many seconds of arriving."),
+        "target_ratio": _("The policy's target share of tickets assigned within the target time."),
+        "created": _("Tickets created in the last hour: met + breaches + not known yet."),
+        "met": _("Assigned within the target time."),
+        "breaches": _("Assigned late + still waiting beyond the target + closed unassigned after waiting beyond it."),
+        "assigned_late": _("Assigned, but after the target time."),
+        "waiting_beyond_target": _("Still waiting, longer than the target time already."),
+        "left_after_target": _("Closed without an agent (customer left, handed back) after waiting beyond the target."),
+        "not_yet_known": _(
+            "Neither met nor breached yet: still waiting within the target, or closed unassigned before it."
+        ),
+        "ratio": _("Met ÷ (met + breaches); tickets not known yet are left out."),
+    },
+    "agents": {
+        "online": _(
+            "Active, chose online, with at least one console open: with an offer pending + at capacity + free."
+        ),
+        "offer_pending": _("Online with an offer waiting for their answer; offered no other ticket meanwhile."),
+        "busy": _("Online, holding as many tickets as they may at once (their capacity), no offer pending."),
+        "available": _(
+            "Online with room for another ticket and no offer pending: the next offer can go to them if "
+            "language and skills fit."
+        ),
+        "reconnecting": _(
+            "Chose online but no console is connected (a lost connection, within the grace period); "
+            "offered nothing until they are back."
+        ),
+        "away": _("Active, chose away: offered nothing."),
+        "offline_console_open": _("Active, chose offline but a console is still open: offered nothing."),
+        "offline": _("Active, offline, no console open."),
+        "active": _("Allowed to work: online + reconnecting + away + offline (console open or not)."),
+        "pending_approval": _("Registered, waiting for a supervisor's approval."),
+        "suspended": _("Suspended by a supervisor: offered nothing until reinstated."),
+        "registered": _("Every agent account: active + waiting for approval + suspended."),
+    },
+    "offers_last_hour": {
+        "ended": _("Offers that ended in the last hour: accepted + declined + expired + withdrawn."),
+        "accepted": _("Accepted by the agent."),
+        "declined": _("Declined by the agent."),
+        "expired": _("Not answered in time."),
+        "withdrawn": _("Withdrawn before an answer: another agent took the ticket, or the customer left."),
+        "pending": _("Open right now, waiting for an answer; not part of the ended total."),
+    },
+    "surge": _("The pay multiplier in force for new offers."),
+    "alerts_open": _("Alerts no supervisor has acknowledged yet."),
+    "alerts_acknowledged": _("Acknowledged in the last 24 hours, with who and when."),
+}
+
+
+def _resolved(value):
+    return {key: _resolved(item) for key, item in value.items()} if isinstance(value, dict) else str(value)
+
+
+def board_definitions() -> dict:
+    """BOARD_DEFINITIONS in the active language, as plain strings."""
+    return _resolved(BOARD_DEFINITIONS)
+
+
 def board_snapshot(*, now: datetime | None = None) -> dict:
-    """The live board's numbers (GET /api/v1/dashboard/ and the `board` frame of /ws/supervisor/)."""
+    """The live board's numbers (GET /api/v1/dashboard/ and the `board` frame of /ws/supervisor/), with
+    the definition of each figure under "definitions"."""
     now = now or timezone.now()
     policy = policy_current()
     return {
@@ -155,11 +272,12 @@ def board_snapshot(*, now: datetime | None = None) -> dict:
         "waiting": _waiting_block(now),
         "wait_last_hour": _waits_block(now),
         "sla": _sla_block(now, policy),
-        "agents": _agents_block(),
+        "agents": agent_state_counts(),
         "offers_last_hour": _offers_block(now),
         "surge": f"{surge_current():.2f}",
         **alerts_for_board(now=now),
         "policy_version": policy.version,
+        "definitions": board_definitions(),
     }
 
 
@@ -296,6 +414,7 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict]:
 # ---------------------------------------------------------------- the pool
 
 POOL_STATS_DAYS = 30
+POOL_ROWS_LIMIT = 500
 
 
 def _handle_seconds_by_agent(since: datetime) -> dict:
@@ -327,7 +446,7 @@ def pool_rows(
         agents = agents.filter(language_rows__code=language)
     if skill:
         agents = agents.filter(skill_levels__skill__code=skill)
-    agents = list(agents.distinct()[:500])
+    agents = list(agents.distinct().annotate(state=agent_state_expression())[:POOL_ROWS_LIMIT])
     offer_counts = {
         row["agent_id"]: row
         for row in Offer.objects.filter(created_at__gte=since, agent_id__in=[a.pk for a in agents])
@@ -354,7 +473,9 @@ def pool_rows(
                 "status": agent.status,
                 "status_reason": agent.status_reason,
                 "presence": agent.presence,
-                "online": agent.presence == Agent.Presence.ONLINE and agent.open_sockets > 0,
+                "online": agent.state in ONLINE_STATES,
+                "state": agent.state,
+                "state_label": str(AGENT_STATE_LABELS[agent.state]),
                 "languages": sorted(row.code for row in agent.language_rows.all()),
                 "skills": {row.skill.code: row.level for row in agent.skill_levels.all()},
                 "active_tickets": agent.active_tickets,
@@ -374,6 +495,15 @@ def pool_row_payload(row: dict) -> dict:
     return {key: value for key, value in row.items() if key != "agent"}
 
 
+def pool_state_summary(rows: list[dict]) -> dict:
+    """How many of the listed agents are in each state, with the wholes they add up to (as on the board)."""
+    counts = Counter(row["state"] for row in rows)
+    summary = {name: counts[name] for name in AGENT_STATES}
+    summary["online"] = sum(summary[name] for name in ONLINE_STATES)
+    summary["listed"] = len(rows)
+    return summary
+
+
 # ---------------------------------------------------------------- quality
 
 
@@ -382,8 +512,9 @@ def _mean(values):
 
 
 def quality_report(*, days: int = 30, now=None) -> dict:
-    """CSAT and handle time per agent, per skill and per escalation reason over the last `days` days,
-    and per reason the share of the escalations agents marked avoidable (of those with that feedback)."""
+    """CSAT and handle time per agent, per set of skills needed and per escalation reason over the last
+    `days` days, and per reason the share of the escalations agents marked avoidable (of those with that
+    feedback). Each finished ticket is in exactly one row of each table, so each table adds up to `tickets`."""
     now = now or timezone.now()
     since = now - timedelta(days=days)
     finished = list(
@@ -410,7 +541,7 @@ def quality_report(*, days: int = 30, now=None) -> dict:
         for bucket in (
             by_agent[agent_id],
             by_reason[reason],
-            *[by_skill[c] for c in skills_of[ticket_id] or [NO_SKILL]],
+            by_skill[skill_set(skills_of[ticket_id])],
         ):
             bucket["tickets"] += 1
             if csat is not None:

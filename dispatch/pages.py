@@ -1,5 +1,7 @@
-"""Server-rendered pages of the supervisor's console (/supervisor/...). The live board is the landing page
-(agents/templates/agents/supervisor_home.html) and updates over /ws/supervisor/.
+"""Server-rendered pages of the supervisor's console (/supervisor/...). The live board is board_page
+(supervisor/board.html: each figure with its definition; board.js fills in the numbers over
+/ws/supervisor/). The landing page /supervisor/ still renders agents/templates/agents/supervisor_home.html
+(agents.views.supervisor_home) until its route is pointed here.
 
 Views are thin: read through dispatch.board, write through the services, then redirect (POST, redirect,
 GET). A refused action shows its reason at the top of the page and changes nothing.
@@ -10,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from agents.models import Agent, AuditEntry, Role, Skill, SuspensionAppeal
@@ -57,6 +60,35 @@ def _attempt(request, action, *, success: str) -> bool:
 def _render(request, template: str, context: dict, *, section: str):
     flash = request.session.pop(FLASH_KEY, None)
     return render(request, template, {**context, "flash": flash, "section": section})
+
+
+# ---------------------------------------------------------------- the live board
+
+
+def _board_strings() -> dict:
+    """What board.js writes on the page, in the request's language."""
+    return {
+        "live": gettext("live"),
+        "reconnecting": gettext("reconnecting…"),
+        "updated": gettext("Updated {time}."),
+        "nobody_waiting": gettext("Nobody waiting."),
+        "no_alerts": gettext("No alerts."),
+        "acknowledge": gettext("Acknowledge"),
+        "acknowledging": gettext("Acknowledging…"),
+        "acknowledged_by": gettext("Acknowledged by {who} at {time}."),
+        "acknowledge_failed": gettext("Could not acknowledge: {reason}"),
+    }
+
+
+@role_required(Role.SUPERVISOR)
+def board_page(request):
+    """The live board: the figures' places and each one's definition; the numbers come over the socket."""
+    return _render(
+        request,
+        "supervisor/board.html",
+        {"definitions": board.board_definitions(), "board_strings": _board_strings()},
+        section="board",
+    )
 
 
 # ---------------------------------------------------------------- tickets
@@ -131,11 +163,14 @@ def ticket_page(request, ticket_id):
 @role_required(Role.SUPERVISOR)
 def pool_page(request):
     filters = {k: request.GET.get(k, "").strip() for k in ("search", "status", "presence", "language", "skill")}
+    rows = board.pool_rows(**filters)
     return _render(
         request,
         "supervisor/pool.html",
         {
-            "rows": board.pool_rows(**filters),
+            "rows": rows,
+            "summary": board.pool_state_summary(rows),
+            "rows_limit": board.POOL_ROWS_LIMIT,
             "filters": filters,
             "skills": Skill.objects.order_by("code"),
             "statuses": Agent.Status.values,

@@ -26,7 +26,9 @@ JSON = OpenApiTypes.OBJECT
 
 
 class DashboardView(APIView):
-    """The live board's numbers; the same as the `board` frame of /ws/supervisor/."""
+    """The live board's numbers, and under "definitions" what each one counts (in the caller's language);
+    the same as the `board` frame of /ws/supervisor/. Parts of a whole add up to it: e.g. agents
+    `online` = `offer_pending` + `busy` + `available`."""
 
     permission_classes = [IsSupervisor]
 
