@@ -10,20 +10,22 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from statistics import median
 
 from django import forms
 from django.contrib import messages
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
-from agents.models import Agent, Role
+from agents.models import Agent, PresenceInterval, Role
 from agents.selectors import agent_for_user, agent_languages, agent_skills
 from agents.views import role_required
 
@@ -53,15 +55,141 @@ def agent_earnings_today(*, agent: Agent, now: dt.datetime | None = None) -> lis
     return earned
 
 
-def agent_offer_share(*, agent: Agent, now: dt.datetime | None = None) -> dict:
-    """The agent's offers per online hour against the pool's median (fairness made visible)."""
-    from dispatch.ranking import offers_per_online_hour
-    from dispatch.services import POOL_MEDIAN_CACHE_KEY
+# The fairness figure: offers per online hour over a recent window, from the offers made to the agent
+# (Offer.created_at) and their online time (PresenceInterval rows clipped to the window). Below the
+# sample floor it is said in words: one offer after a minute online is not "60 an hour". The pool's
+# median is of the same figure, over the same window, for agents online at least the same minimum time.
+OFFER_SHARE_WINDOW = dt.timedelta(days=7)
+OFFER_SHARE_MIN_ONLINE_SECONDS = 3600
+OFFER_SHARE_MIN_OFFERS = 5
+POOL_MEDIAN_MIN_AGENTS = 3
+POOL_OFFER_RATE_CACHE_KEY = "console:pool-offer-rate-median"
+POOL_OFFER_RATE_CACHE_SECONDS = 300
 
-    rate = offers_per_online_hour(agent, now=now or timezone.now())
-    median = float(cache.get(POOL_MEDIAN_CACHE_KEY) or 0)
-    percent = round(100 * rate / median) if median > 0 else None
-    return {"rate": round(rate, 1), "pool_median": round(median, 1), "percent": percent}
+
+def offers_and_online_seconds(
+    *, since: dt.datetime, until: dt.datetime, agent_id=None
+) -> dict[object, tuple[int, int]]:
+    """{agent id: (offers made to them, seconds online)} between `since` and `until`, for every agent
+    online in that time (or only `agent_id`), in one aggregate query."""
+    from dispatch.models import Offer
+
+    intervals = PresenceInterval.objects.filter(started_at__lt=until).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=since)
+    )
+    if agent_id is not None:
+        intervals = intervals.filter(agent_id=agent_id)
+    offers = (
+        Offer.objects.filter(agent_id=OuterRef("agent_id"), created_at__gte=since, created_at__lt=until)
+        .order_by()
+        .values("agent_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    online = ExpressionWrapper(
+        Least(Coalesce("ended_at", Value(until)), Value(until)) - Greatest("started_at", Value(since)),
+        output_field=DurationField(),
+    )
+    rows = (
+        intervals.values("agent_id")
+        .annotate(online=Sum(online), offers=Coalesce(Subquery(offers), 0))
+        .order_by()
+        .values_list("agent_id", "offers", "online")
+    )
+    return {agent: (offers, int(online.total_seconds()) if online else 0) for agent, offers, online in rows}
+
+
+def _offer_rate(offers: int, online_seconds: int) -> float:
+    return offers / (online_seconds / 3600)
+
+
+def pool_median_offer_rate(*, since: dt.datetime, until: dt.datetime) -> tuple[float | None, int]:
+    """The median offers per online hour of the agents online at least OFFER_SHARE_MIN_ONLINE_SECONDS
+    in the window, and how many they are; None when fewer than POOL_MEDIAN_MIN_AGENTS."""
+    rates = [
+        _offer_rate(offers, seconds)
+        for offers, seconds in offers_and_online_seconds(since=since, until=until).values()
+        if seconds >= OFFER_SHARE_MIN_ONLINE_SECONDS
+    ]
+    return (median(rates) if len(rates) >= POOL_MEDIAN_MIN_AGENTS else None), len(rates)
+
+
+def _pool_median_cached(now: dt.datetime) -> tuple[float | None, int]:
+    """The pool median over the window ending now, computed at most every few minutes: every agent's
+    console asks for it every minute, and a week-long figure does not move in five."""
+    cached = cache.get(POOL_OFFER_RATE_CACHE_KEY)
+    if cached is None:
+        cached = pool_median_offer_rate(since=now - OFFER_SHARE_WINDOW, until=now)
+        cache.set(POOL_OFFER_RATE_CACHE_KEY, cached, timeout=POOL_OFFER_RATE_CACHE_SECONDS)
+    return tuple(cached)
+
+
+def _online_words(seconds: int) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return ngettext("%(n)s minute", "%(n)s minutes", minutes) % {"n": minutes}
+    return _("%(hours)s h %(minutes)s min") % {"hours": minutes // 60, "minutes": minutes % 60}
+
+
+def _offer_share_text(share: dict) -> str:
+    values = {
+        "offers": share["offers"],
+        "online": _online_words(share["online_seconds"]),
+        "days": share["window_days"],
+        "min_offers": OFFER_SHARE_MIN_OFFERS,
+        "min_hours": OFFER_SHARE_MIN_ONLINE_SECONDS // 3600,
+    }
+    if share["rate"] is None:
+        return (
+            ngettext(
+                "Too few offers yet to give a fair rate: %(offers)s offer in %(online)s online in the last %(days)s "
+                "days. A rate shows from %(min_offers)s offers and %(min_hours)s online hour.",
+                "Too few offers yet to give a fair rate: %(offers)s offers in %(online)s online in the last %(days)s "
+                "days. A rate shows from %(min_offers)s offers and %(min_hours)s online hour.",
+                share["offers"],
+            )
+            % values
+        )
+    values["rate"] = formats.number_format(share["rate"], 1)
+    measured = (
+        _("%(rate)s offers per online hour in the last %(days)s days (%(offers)s offers in %(online)s online).")
+        % values
+    )
+    if share["pool_median"] is None:
+        return measured + " " + _("Too few agents were online long enough in these days to compare with the pool.")
+    values["median"] = formats.number_format(share["pool_median"], 1)
+    return (
+        measured
+        + " "
+        + _(
+            "The pool's median: %(median)s, over the agents online at least %(min_hours)s hour in the same "
+            "%(days)s days."
+        )
+        % values
+    )
+
+
+def agent_offer_share(*, agent: Agent, now: dt.datetime | None = None) -> dict:
+    """The agent's offers per online hour over the last OFFER_SHARE_WINDOW against the pool's median
+    over the same window (fairness made visible). `rate` is None below the sample floor, `percent` None
+    without both figures; `text` says it in words either way."""
+    now = now or timezone.now()
+    since = now - OFFER_SHARE_WINDOW
+    offers, online_seconds = offers_and_online_seconds(since=since, until=now, agent_id=agent.pk).get(agent.pk, (0, 0))
+    enough = online_seconds >= OFFER_SHARE_MIN_ONLINE_SECONDS and offers >= OFFER_SHARE_MIN_OFFERS
+    rate = _offer_rate(offers, online_seconds) if enough else None
+    pool_median, pool_agents = _pool_median_cached(now) if enough else (None, 0)
+    share = {
+        "window_days": OFFER_SHARE_WINDOW.days,
+        "offers": offers,
+        "online_seconds": online_seconds,
+        "rate": round(rate, 1) if rate is not None else None,
+        "pool_median": round(pool_median, 1) if pool_median is not None else None,
+        "pool_agents": pool_agents,
+        "percent": round(100 * rate / pool_median) if rate is not None and pool_median else None,
+    }
+    share["text"] = _offer_share_text(share)
+    return share
 
 
 def surge_now() -> Decimal:
@@ -72,13 +200,15 @@ def surge_now() -> Decimal:
 
 def console_summary(*, agent: Agent) -> dict:
     now = timezone.now()
+    share = agent_offer_share(agent=agent, now=now)
     return {
         "earnings_today": [
             {"currency": row["currency"], "amount": f"{row['amount']:.2f}"}
             for row in agent_earnings_today(agent=agent, now=now)
         ],
         "surge": f"{surge_now():.2f}",
-        "offer_share": agent_offer_share(agent=agent, now=now),
+        "offer_share": {key: share[key] for key in ("rate", "pool_median", "percent")},
+        "offer_share_text": share["text"],
     }
 
 
@@ -268,8 +398,6 @@ def _console_strings() -> dict:
         "iban_short": _("This IBAN is too short."),
         "saved": _("Saved."),
         "error_generic": _("Something went wrong. Please try again."),
-        "no_pool_median": _("Not enough data for the pool yet."),
-        "share_text": _("{rate} offers per online hour; pool median {median} ({percent} %)."),
         "reasons": {
             "customer_request": _("Customer asked for a person"),
             "negative_sentiment": _("Upset customer"),

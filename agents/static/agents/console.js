@@ -360,20 +360,11 @@ async function refreshSummary() {
     const summary = await api("GET", config.summaryUrl);
     el.earnings.textContent = summary.earnings_today.map((row) => formatMoney(row.amount, row.currency)).join(" · ");
     el.surge.textContent = `×${formatDecimal(summary.surge)}`;
+    // The words come from the server: the window, and "too few to say" below the sample floor.
     const share = summary.offer_share;
-    if (share.percent === null) {
-      el.sharePercent.textContent = "–";
-      el.shareText.textContent = S.no_pool_median;
-      el.shareFill.style.width = "0%";
-    } else {
-      el.sharePercent.textContent = `${share.percent} %`;
-      el.shareText.textContent = format(S.share_text, {
-        rate: formatDecimal(share.rate, 1),
-        median: formatDecimal(share.pool_median, 1),
-        percent: share.percent,
-      });
-      el.shareFill.style.width = `${Math.min(100, share.percent / 2)}%`;
-    }
+    el.sharePercent.textContent = share.percent === null ? "–" : `${share.percent} %`;
+    el.shareText.textContent = summary.offer_share_text;
+    el.shareFill.style.width = share.percent === null ? "0%" : `${Math.min(100, share.percent / 2)}%`;
   } catch {
     /* numbers stay as they were; the next refresh tries again */
   }
