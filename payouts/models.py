@@ -376,7 +376,11 @@ class AlgorithmNotice(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     effective_from = models.DateTimeField()
+    # Why (the policy's change reason, the rate card's note, or what a person wrote when publishing).
     changes = models.TextField(blank=True)
+    # What differs from the version in force before it, as data (payouts.notice.notice_changes), shown in
+    # the reader's language by payouts.notice.change_lines.
+    change_list = models.JSONField(default=list, blank=True)
     content = models.JSONField()
 
     class Meta:

@@ -140,7 +140,10 @@ def rate_card_create(
     **values,
 ) -> RateCard:
     """A new version. The open-ended card in force when it starts is closed at its start; any other
-    overlap with a card of the same currency is refused (rate cards never overlap)."""
+    overlap with a card of the same currency is refused (rate cards never overlap). Agents are told in
+    the algorithm notice: a new version from when the card applies lists what changed."""
+    from payouts.notice import algorithm_notice_baseline, algorithm_notice_publish_change
+
     unknown = set(values) - set(RATE_CARD_FIELDS)
     if unknown:
         raise InvalidInput({name: ["Unknown field."] for name in sorted(unknown)})
@@ -157,6 +160,7 @@ def rate_card_create(
     _validate_rate_card(merged)
 
     cards = locks.rate_cards_of_currency(currency=currency)
+    algorithm_notice_baseline()
     for card in cards:
         # The open-ended card that started earlier is superseded at the new start: a new version, no overlap.
         supersedes = card.effective_to is None and card.effective_from < effective_from and effective_to is None
@@ -191,6 +195,9 @@ def rate_card_create(
         subject=card,
         reason=change_note,
         data={"version": version, "currency": currency, "effective_from": effective_from.isoformat()},
+    )
+    algorithm_notice_publish_change(
+        actor=actor, changes=change_note, effective_from=effective_from, effective_to=effective_to
     )
     return card
 
