@@ -165,6 +165,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payouts.tasks.shift_guarantee_close_task",
         "schedule": env.float("SHIFT_GUARANTEE_CLOSE_SECONDS", default=300.0),
     },
+    # Deletes or anonymises what is past the retention periods the algorithm notice states (payouts.retention).
+    # Daily would do; hourly, each run time-boxed, also works off a backlog without a long transaction.
+    "retention": {"task": "payouts.tasks.retention_enforce_task", "schedule": 3600.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
