@@ -2,6 +2,7 @@
 
 import re
 import secrets
+import uuid
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
@@ -346,48 +347,63 @@ def _former_names_rewrite(*, agent: Agent, former_names: list[str], pseudonym: s
     Left as they are: the bot's transcript and summary (written before the agent came; a customer who
     shares the name keeps it), decision records (ids only), the ledger and payout items (finance keeps
     them byte for byte) and the audit log (append-only; see agent_pseudonymise)."""
-    from dispatch.models import Offer, SupervisorAlert
+    from dispatch.models import Offer, OfferStatus, SupervisorAlert
     from tickets.models import Message, Ticket, WebhookDelivery
     from tickets.webhooks import webhook_bodies_rewrite
 
     replace = _name_replacer(former_names, pseudonym)
-    reassigned_to = AuditEntry.objects.filter(action="ticket.reassigned", data__to_agent=str(agent.pk))
-    tickets = Ticket.objects.filter(
-        Q(assigned_agent=agent)
-        | Q(offers__agent=agent, offers__status="accepted")
-        | Q(messages__author_agent=agent)
-        | Q(pk__in=list(reassigned_to.values_list("subject_id", flat=True)))
-    ).values("pk")
-    messages = Message.objects.filter(ticket__in=tickets, seq__gt=F("ticket__handoff_transcript_length"))
-    return {
-        "webhook_bodies": webhook_bodies_rewrite(
-            deliveries=WebhookDelivery.objects.filter(ticket__in=tickets).filter(_mentioning("body", former_names)),
-            rewrite=replace,
-        ),
-        "messages": _rewrite_texts(
-            Message, messages.filter(_mentioning("text", former_names)), ["text"], replace
-        ),
-        "tickets": _rewrite_texts(
-            Ticket,
-            Ticket.objects.filter(pk__in=tickets),
-            ["resolution_notes", "csat_comment", "bot_feedback"],
-            replace,
-        ),
-        "alerts": _rewrite_texts(
-            SupervisorAlert,
-            SupervisorAlert.objects.filter(Q(agent=agent) | Q(ticket__in=tickets)).filter(
-                _mentioning("message", former_names)
+    # The tickets they held: each query on its own index, instead of one OR across joined tables.
+    ticket_ids = sorted(
+        str(pk)
+        for pk in {
+            *Ticket.objects.filter(assigned_agent=agent).values_list("pk", flat=True),
+            *Offer.objects.filter(agent=agent, status=OfferStatus.ACCEPTED).values_list("ticket_id", flat=True),
+            *Message.objects.filter(author_agent=agent).order_by().values_list("ticket_id", flat=True).distinct(),
+            *(
+                uuid.UUID(pk)
+                for pk in AuditEntry.objects.filter(
+                    action="ticket.reassigned", data__to_agent=str(agent.pk)
+                ).values_list("subject_id", flat=True)
             ),
+        }
+    )
+    rewritten = dict.fromkeys(["webhook_bodies", "messages", "tickets", "alerts"], 0)
+    for start in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[start : start + 500]
+        rewritten["webhook_bodies"] += webhook_bodies_rewrite(
+            deliveries=WebhookDelivery.objects.filter(ticket_id__in=chunk).filter(_mentioning("body", former_names)),
+            rewrite=replace,
+        )
+        messages = Message.objects.filter(ticket_id__in=chunk, seq__gt=F("ticket__handoff_transcript_length"))
+        rewritten["messages"] += _rewrite_texts(
+            Message, messages.filter(_mentioning("text", former_names)), ["text"], replace
+        )
+        texts = ["resolution_notes", "csat_comment", "bot_feedback"]
+        mentioning = Q()
+        for field in texts:
+            mentioning |= _mentioning(field, former_names)
+        rewritten["tickets"] += _rewrite_texts(
+            Ticket, Ticket.objects.filter(pk__in=chunk).filter(mentioning), texts, replace
+        )
+        rewritten["alerts"] += _rewrite_texts(
+            SupervisorAlert,
+            SupervisorAlert.objects.filter(ticket_id__in=chunk).filter(_mentioning("message", former_names)),
             ["message"],
             replace,
-        ),
-        "offers": _rewrite_texts(
-            Offer, Offer.objects.filter(agent=agent).exclude(decline_reason=""), ["decline_reason"], replace
-        ),
-        "appeals": _rewrite_texts(
-            SuspensionAppeal, agent.appeals.all(), ["suspension_reason", "decision_reason"], replace
-        ),
-    }
+        )
+    rewritten["alerts"] += _rewrite_texts(
+        SupervisorAlert,
+        SupervisorAlert.objects.filter(agent=agent).filter(_mentioning("message", former_names)),
+        ["message"],
+        replace,
+    )
+    rewritten["offers"] = _rewrite_texts(
+        Offer, Offer.objects.filter(agent=agent).exclude(decline_reason=""), ["decline_reason"], replace
+    )
+    rewritten["appeals"] = _rewrite_texts(
+        SuspensionAppeal, agent.appeals.all(), ["suspension_reason", "decision_reason"], replace
+    )
+    return rewritten
 
 
 @transaction.atomic
