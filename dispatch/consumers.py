@@ -5,8 +5,9 @@ results (or DomainErrors) back to frames. On every (re)connect the server sends 
 including each pending offer with its remaining time: the client never has to trust that it missed
 nothing while it was away.
 
-Client frames beyond the contract's: `{"type": "ack", "offer_id"}` (the offer reached the screen)
-and `{"type": "sync"}` (send me the current state again).
+Client frames beyond the contract's: `{"type": "ack", "offer_id"}` (the offer reached the screen),
+`{"type": "sync"}` (send me the current state again) and `{"type": "wrap_up_done", "ticket_id"}`
+(ready for the next customer before the wrap-up time is up).
 """
 
 import asyncio
@@ -23,7 +24,8 @@ from config.errors import DomainError
 from dispatch import services
 from dispatch.events import agent_group, offer_frame
 from dispatch.selectors import pending_offers_for_agent
-from tickets.models import Ticket, TicketStatus
+from tickets.models import Assignment, Ticket, TicketStatus
+from tickets.services import assignment_wrap_up_end
 
 log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 16 * 1024
@@ -54,6 +56,9 @@ def _state_frames(agent_id, agent: Agent | None = None) -> list[dict]:
         .order_by("assigned_at")
         .values_list("pk", flat=True)
     )
+    wrap_ups = Assignment.objects.filter(agent=agent, released_at__isnull=True, ended_at__isnull=False).values_list(
+        "ticket_id", "wrap_up_until"
+    )
     frames = [
         {
             "type": "state",
@@ -62,6 +67,7 @@ def _state_frames(agent_id, agent: Agent | None = None) -> list[dict]:
             "presence": agent.presence,
             "presence_reason": agent.presence_reason,
             "open_tickets": [str(pk) for pk in open_tickets],
+            "wrap_ups": [{"ticket_id": str(pk), "until": until.isoformat()} for pk, until in wrap_ups],
         }
     ]
     offers = pending_offers_for_agent(agent=agent).prefetch_related("ticket__required_skills__skill")
@@ -185,6 +191,18 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not isinstance(reason, str):
             raise DomainError("malformed", "A decline reason must be text.")
         await self._answer_offer(services.offer_decline, offer_id=self._offer_id(frame), reason=reason)
+
+    async def on_wrap_up_done(self, frame):
+        """The agent is ready before the wrap-up time is up: free the slot now."""
+        ticket_id = frame.get("ticket_id")
+        try:
+            ticket_id = str(uuid.UUID(ticket_id)) if isinstance(ticket_id, str) else None
+        except ValueError:
+            ticket_id = None
+        if ticket_id is None:
+            raise DomainError("malformed", 'This frame needs a "ticket_id".')
+        if await database_sync_to_async(assignment_wrap_up_end)(ticket_id=ticket_id, agent=self.agent) is None:
+            raise DomainError("not_in_wrap_up", "This ticket is not in wrap-up with you.")
 
     @database_sync_to_async
     def _answer_offer(self, answer, **arguments):

@@ -41,6 +41,9 @@ class DispatchPolicy(models.Model):
     requeue_after_seconds = models.PositiveIntegerField(default=120)
     max_missed_offers_in_row = models.PositiveSmallIntegerField(default=3)
     default_skill_level = models.PositiveSmallIntegerField(default=1)
+    # After a resolve or hand-back the agent's slot stays taken this long for after-contact work (notes,
+    # follow-ups), unless they say they are ready sooner. 0: free at once.
+    wrap_up_seconds = models.PositiveIntegerField(default=30)
 
     class Meta:
         constraints = [
@@ -52,6 +55,7 @@ class DispatchPolicy(models.Model):
                 condition=Q(offer_fanout__gte=1) & Q(offer_fanout__lte=50), name="policy_fanout_range"
             ),
             models.CheckConstraint(condition=Q(surge_min__lte=models.F("surge_max")), name="policy_surge_bounds"),
+            models.CheckConstraint(condition=Q(wrap_up_seconds__lte=900), name="policy_wrap_up_range"),
         ]
         verbose_name_plural = "dispatch policies"
 
@@ -99,9 +103,11 @@ class Offer(models.Model):
 
     class Meta:
         constraints = [
-            # The last line of "exactly one holder": the database refuses a second accepted offer.
+            # One accept per round of offers (a fan-out's first accept wins). A ticket can be accepted again
+            # in a later round once it went back to the queue; "exactly one holder" is the open assignment's
+            # unique constraint (tickets.models.Assignment).
             models.UniqueConstraint(
-                fields=["ticket"], condition=Q(status="accepted"), name="offer_one_accepted_per_ticket"
+                fields=["round_id"], condition=Q(status="accepted"), name="offer_one_accepted_per_round"
             ),
             models.UniqueConstraint(
                 fields=["ticket", "agent"], condition=Q(status="pending"), name="offer_one_pending_per_agent"

@@ -137,7 +137,7 @@ def _pool_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) -> dic
         .annotate(agents=Count("pk"))
         .order_by()
     )
-    counts = {"online_pool": 0, **dict.fromkeys(EXCLUSION_REASONS, 0)}
+    counts = {"online_pool": 0, "eligible": 0, **dict.fromkeys(EXCLUSION_REASONS, 0)}
     for group in groups:
         counts["online_pool"] += group["agents"]
         if not group["speaks"]:
@@ -149,14 +149,17 @@ def _pool_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) -> dic
         elif group["has_pending_offer"]:
             reason = "busy_with_another_offer"
         else:
-            continue
+            reason = "eligible"
         counts[reason] += group["agents"]
     return counts
 
 
-def exclusion_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) -> dict:
-    """How many of the online pool were excluded, by the first reason that excludes them, with
-    `counted_at` (a shared count of a large pool is up to POOL_COUNT_SECONDS old)."""
+def exclusion_counts(*, ticket: Ticket, requirements: list[SkillRequirement], include_refusers: bool = False) -> dict:
+    """The online pool split by the first reason that excludes each agent, and the eligible rest:
+    `online_pool` = `eligible` + the sum of EXCLUSION_REASONS, always. Agents who refused the ticket
+    before count under `refused_before` unless `include_refusers` (nobody else was eligible). Taken
+    before the decision claims its winner, so the winner counts as eligible. `counted_at` says when
+    (a shared count of a large pool is up to POOL_COUNT_SECONDS old)."""
     key = (ticket.language, tuple(requirements))
     now = time.monotonic()
     shared = _pool_counts_shared.get(key)
@@ -166,13 +169,29 @@ def exclusion_counts(*, ticket: Ticket, requirements: list[SkillRequirement]) ->
         counts = {**_pool_counts(ticket=ticket, requirements=requirements), "counted_at": timezone.now().isoformat()}
         if counts["online_pool"] >= POOL_COUNT_EXACT_BELOW:
             _pool_counts_shared[key] = (now, dict(counts))
-    if ticket.first_offered_at is not None:  # nobody can have refused a ticket never offered
-        counts["refused_before"] = (
+    if ticket.first_offered_at is not None and not include_refusers:  # nobody refused a ticket never offered
+        refused = (
             eligible_agents(ticket=ticket, requirements=requirements, include_refusers=True)
             .filter(refused_before=True)
             .count()
         )
+        refused = min(refused, counts["eligible"])  # a shared count may be older than the refusals
+        counts["refused_before"] = refused
+        counts["eligible"] -= refused
     return counts
+
+
+def qualified_but_busy_exists(*, ticket: Ticket, requirements: list[SkillRequirement]) -> bool:
+    """Is anyone online who meets `requirements` but has no room or an offer pending? Then a step that
+    lowers the requirements waits for its time: they will be free soon, and the customer's required
+    level (a VIP's or a vulnerable customer's extra level among them) is worth the wait."""
+    return (
+        dispatch_pool()
+        .alias(**_pool_flags(ticket=ticket, requirements=requirements, with_refusals=False))
+        .filter(_skills_q(requirements), speaks=True)
+        .filter(Q(has_capacity=False) | Q(has_pending_offer=True))
+        .exists()
+    )
 
 
 def pool_counts_forget() -> None:

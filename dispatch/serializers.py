@@ -113,6 +113,7 @@ POLICY_FIELDS = (
     "requeue_after_seconds",
     "max_missed_offers_in_row",
     "default_skill_level",
+    "wrap_up_seconds",
 )
 
 
@@ -131,6 +132,12 @@ class PolicyUpdateSerializer(StrictSerializer):
     requeue_after_seconds = serializers.IntegerField(min_value=10, max_value=3600, required=False)
     max_missed_offers_in_row = serializers.IntegerField(min_value=0, max_value=20, required=False)
     default_skill_level = serializers.IntegerField(min_value=1, max_value=5, required=False)
+    wrap_up_seconds = serializers.IntegerField(
+        min_value=0,
+        max_value=900,
+        required=False,
+        help_text="After a resolve or hand-back, how long the agent's slot stays taken for notes (0: free at once).",
+    )
     change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
     def validate_escalation_steps(self, value):

@@ -29,8 +29,10 @@ from dispatch.models import DispatchPolicy, Offer, OfferStatus, SupervisorAlert,
 from dispatch.policy import policy_current
 from dispatch.ranking import score_agent, why_in_plain_words
 from dispatch.selectors import (
+    EXCLUSION_REASONS,
     dispatch_pool,
     exclusion_counts,
+    qualified_but_busy_exists,
     queued_tickets,
     queued_tickets_for_agent,
     shortlist,
@@ -39,7 +41,8 @@ from dispatch.selectors import (
 from dispatch.surge import surge_current
 from tickets.lifecycle import IllegalTransition, ticket_transition
 from tickets.locks import ticket_lock
-from tickets.models import Ticket, TicketSkill, TicketStatus
+from tickets.models import AssignmentEnd, Ticket, TicketSkill, TicketStatus
+from tickets.services import TicketHeld, assignment_end, assignment_open, wrap_ups_end_due
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +100,48 @@ def _pool_median_offer_rate() -> float:
 
 
 def _choose_stage(ticket: Ticket, stages: list[Stage], start: int, *, now):
-    """The first stage from `start` on with someone eligible; refusers only when nobody else is."""
+    """The first stage from `start` (the one the wait has reached) on with someone eligible who has not
+    refused the ticket; those who refused only when nobody else is, at the last stage.
+
+    A later stage is tried early (its step skipped ahead of time) only when the current one finds
+    nobody and nobody who meets its requirements is online but busy: busy qualified agents will be free
+    soon, and lowering the skill level early would serve the customer worse (a VIP's or a vulnerable
+    customer's extra level above all). Then the ticket waits for them, or for the step's time, unless
+    an agent who refused it before is free at the current requirements."""
     skill_rows = list(ticket.required_skills.all())
-    for include_refusers in (False, True):
-        first = start if not include_refusers else len(stages) - 1
-        tried: set[tuple] = set()
-        for stage in stages[first:]:
-            requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation, rows=skill_rows)
-            key = tuple(requirements)
-            if key in tried:
-                continue  # same requirements as a stage that found nobody: nobody here either
-            tried.add(key)
-            candidates = shortlist(
-                ticket=ticket,
-                requirements=requirements,
-                include_refusers=include_refusers,
-                size=max(SHORTLIST_SIZE, 10 * stage.fanout),
-                now=now,
-            )
-            if candidates:
-                return stage, requirements, candidates, include_refusers
-    return stages[-1], None, [], False
+
+    def requirements_of(stage: Stage):
+        return skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation, rows=skill_rows)
+
+    def candidates_for(stage: Stage, requirements, *, include_refusers: bool):
+        return shortlist(
+            ticket=ticket,
+            requirements=requirements,
+            include_refusers=include_refusers,
+            size=max(SHORTLIST_SIZE, 10 * stage.fanout),
+            now=now,
+        )
+
+    tried: set[tuple] = set()
+    for stage in stages[start:]:
+        requirements = requirements_of(stage)
+        if tuple(requirements) in tried:
+            continue  # same requirements as a stage that found nobody: nobody here either
+        tried.add(tuple(requirements))
+        candidates = candidates_for(stage, requirements, include_refusers=False)
+        if candidates:
+            return stage, requirements, candidates, False
+        if qualified_but_busy_exists(ticket=ticket, requirements=requirements):
+            # No lowering of the level while they are busy; someone who refused before is eligible,
+            # since nobody else is.
+            candidates = candidates_for(stage, requirements, include_refusers=True)
+            return (stage, requirements, candidates, True) if candidates else (stages[start], None, [], False)
+    last = stages[-1]
+    requirements = requirements_of(last)
+    candidates = candidates_for(last, requirements, include_refusers=True)
+    if candidates:
+        return last, requirements, candidates, True
+    return last, None, [], False
 
 
 def _stage_changes(ticket: Ticket, stage: Stage, *, time_stage: Stage, now) -> dict:
@@ -232,11 +256,16 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
             ),
             key=lambda s: (-s.score, str(s.agent.pk)),
         )
+        # Counted before the claim, so the winner is among the eligible, not "busy with another offer".
+        excluded = (
+            exclusion_counts(ticket=ticket, requirements=requirements, include_refusers=included_refusers)
+            if candidates
+            else None
+        )
         claimed = _claim_agents(scored, fanout=stage.fanout, now=now)
         if not claimed:
             Ticket.objects.filter(pk=ticket.pk).update(**ticket_changes)
             return []
-        excluded = exclusion_counts(ticket=ticket, requirements=requirements)
         surge = surge_current()
         estimate = pay_estimate(ticket=ticket, surge=surge)
         round_id = uuid.uuid4()
@@ -250,11 +279,12 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
                 "requirements": [{"skill": r.code, "level": r.level} for r in requirements],
                 "pool": {
                     "online": excluded["online_pool"],
+                    "eligible": excluded["eligible"],
                     "counted_at": excluded["counted_at"],
                     "shortlisted": len(candidates),
                     "shortlist_rule": f"the {SHORTLIST_SIZE} eligible agents waiting longest since their last offer",
                 },
-                "excluded": {k: v for k, v in excluded.items() if k not in ("online_pool", "counted_at")},
+                "excluded": {k: excluded[k] for k in EXCLUSION_REASONS},
                 "previous_refusers_included": included_refusers,
                 "weights": policy.ranking_weights,
                 "winner": {
@@ -373,12 +403,17 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                 raise DomainError("at_capacity", "You are at your limit of open tickets; resolve one first.")
             try:
                 ticket_transition(
-                    ticket=ticket, to=TicketStatus.ASSIGNED, from_statuses=[TicketStatus.OFFERED], assigned_agent=agent
+                    ticket=ticket,
+                    to=TicketStatus.ASSIGNED,
+                    from_statuses=[TicketStatus.OFFERED],
+                    now=now,
+                    assigned_agent=agent,
                 )
-            except IllegalTransition as exc:
+                assignment_open(ticket=ticket, agent_id=agent.pk, now=now, offer_id=offer.pk)
+            except (IllegalTransition, TicketHeld) as exc:
                 raise OfferUnavailable(
                     "The customer left, so the offer was withdrawn."
-                    if exc.current == TicketStatus.CANCELLED
+                    if getattr(exc, "current", None) == TicketStatus.CANCELLED
                     else "Another agent took this one."
                 ) from exc
             _withdraw_pending(ticket=ticket, reason=WithdrawReason.TAKEN)
@@ -389,7 +424,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
             _webhook(ticket=ticket, event="ticket.assigned", data={"agent": {"display_name": agent.display_name}})
             return offer
     except IntegrityError as exc:
-        # The partial unique index refused a second accepted offer for the ticket.
+        # The partial unique index refused a second accepted offer in the round.
         raise OfferUnavailable("Another agent took this one.") from exc
 
 
@@ -532,6 +567,27 @@ def tickets_requeue_orphaned() -> int:
     return count
 
 
+def ticket_return_to_queue(*, ticket: Ticket, reason: str, now=None):
+    """Take an assigned ticket from its holder and put it back in the queue at its original place
+    (queued_at is kept, so it goes ahead of newer work); any eligible agent can then accept it through
+    a normal offer. The holder's assignment ends (`reason`, an AssignmentEnd) and their slot is free.
+    Returns the previous holder's id. Call with the ticket row locked; raises IllegalTransition when
+    the ticket is not assigned."""
+    now = now or timezone.now()
+    holder_id = ticket.assigned_agent_id
+    ticket_transition(
+        ticket=ticket,
+        to=TicketStatus.QUEUED,
+        from_statuses=[TicketStatus.ASSIGNED],
+        now=now,
+        assigned_agent=None,
+        requeue_count=F("requeue_count") + 1,
+    )
+    assignment_end(ticket=ticket, reason=reason, now=now)
+    ticket_dispatch_on_commit(ticket_id=ticket.pk)
+    return holder_id
+
+
 def tickets_requeue_for_absent_agents(*, policy: DispatchPolicy) -> int:
     """Tickets of agents without a socket for longer than `requeue_after_seconds` go back to the queue,
     keeping their original place (queued_at), so they are served before newer work."""
@@ -544,17 +600,18 @@ def tickets_requeue_for_absent_agents(*, policy: DispatchPolicy) -> int:
         ):
             with transaction.atomic():
                 ticket = ticket_lock(ticket_id=ticket_id)
-                try:
-                    ticket_transition(
-                        ticket=ticket,
-                        to=TicketStatus.QUEUED,
-                        from_statuses=[TicketStatus.ASSIGNED],
-                        assigned_agent=None,
-                        requeue_count=F("requeue_count") + 1,
-                    )
-                except IllegalTransition:
+                if ticket is None or ticket.status != TicketStatus.ASSIGNED or ticket.assigned_agent_id != agent.pk:
                     continue
-                agent_capacity_release(agent_id=agent.pk)
+                ticket_return_to_queue(ticket=ticket, reason=AssignmentEnd.AGENT_GONE)
+                events.send_to_agent_on_commit(
+                    agent.pk,
+                    {
+                        "type": "ticket_requeued",
+                        "ticket_id": str(ticket.pk),
+                        "reason": f"You were disconnected for over {policy.requeue_after_seconds} s, so the "
+                        "customer went back to the queue.",
+                    },
+                )
                 supervisor_alert_raise(
                     kind="requeued_agent_gone",
                     ticket=ticket,
@@ -562,7 +619,6 @@ def tickets_requeue_for_absent_agents(*, policy: DispatchPolicy) -> int:
                     message=f"Ticket {ticket.external_id} went back to the queue: {agent.display_name} has been "
                     f"disconnected for over {policy.requeue_after_seconds} s.",
                 )
-                ticket_dispatch_on_commit(ticket_id=ticket.pk)
                 requeued += 1
     return requeued
 
@@ -593,6 +649,7 @@ def dispatch_sweep() -> dict:
     result = {
         "expired": offers_expire_overdue(),
         "orphans_requeued": tickets_requeue_orphaned(),
+        "wrap_ups_ended": wrap_ups_end_due(),
     }
     result["surge"] = str(surge_update(policy=policy))
     # The median moves slowly and scanning the whole online pool is not free: every 30 s is enough.

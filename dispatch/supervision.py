@@ -17,10 +17,11 @@ from config.errors import DomainError, InvalidInput, NotFound
 from dispatch import events
 from dispatch.models import WithdrawReason
 from dispatch.selectors import dispatch_pool, skill_requirements
-from dispatch.services import agent_capacity_release, offers_withdraw_for_ticket, ticket_dispatch_on_commit
+from dispatch.services import offers_withdraw_for_ticket, ticket_return_to_queue
 from tickets.lifecycle import ticket_transition
 from tickets.locks import ticket_lock
-from tickets.models import Ticket, TicketStatus
+from tickets.models import AssignmentEnd, Ticket, TicketStatus
+from tickets.services import assignment_end, assignment_open
 
 S = TicketStatus
 
@@ -94,16 +95,19 @@ def reassign_candidates(*, ticket: Ticket, limit: int = 50) -> list[dict]:
 
 
 @transaction.atomic
-def ticket_reassign(*, ticket_id, agent_id, actor, reason: str = "") -> Ticket:
-    """Give the ticket to the agent the supervisor chose, if eligible. Pending offers are withdrawn
-    ("taken"), a previous holder gets the capacity back and is told; the bot is told a human joined.
+def ticket_reassign(*, ticket_id, agent_id, actor, reason: str) -> Ticket:
+    """Give an open ticket to the agent the supervisor chose, if eligible. Pending offers are withdrawn
+    ("taken"); a previous holder loses it (their assignment ends as "reassigned", their slot is free)
+    and is told; the bot is told a human joined. A reason is required and audited.
 
-    Race-safe: the ticket row is locked first, every status change is conditional, and the agent's
-    capacity is claimed by a conditional UPDATE (active, under max_concurrent), so a concurrent accept,
-    reassignment or capacity change makes exactly one of them win.
+    Race-safe: the ticket row is locked first, every status change is conditional, the agent's capacity
+    is claimed by a conditional UPDATE (active, under max_concurrent), and the open assignment's unique
+    constraint refuses a second holder, so a concurrent accept, reassignment or capacity change makes
+    exactly one of them win.
     """
     from tickets.webhooks import webhook_event_record
 
+    reason = _require_reason(reason, what="the agents concerned are told it and it is audited")
     ticket = _locked_ticket(ticket_id)
     agent = Agent.objects.filter(pk=agent_id).first()
     if agent is None:
@@ -118,20 +122,21 @@ def ticket_reassign(*, ticket_id, agent_id, actor, reason: str = "") -> Ticket:
     ).update(active_tickets=F("active_tickets") + 1)
     if not claimed:
         raise DomainError("agent_ineligible", f"{agent.display_name} has no room for another ticket now.")
+    now = timezone.now()
     previous_holder = ticket.assigned_agent_id if ticket.status == S.ASSIGNED else None
     offers_withdraw_for_ticket(ticket=ticket, reason=WithdrawReason.TAKEN)
     # The state machine has no assigned -> assigned or queued -> assigned edge: walk the legal path, each
     # step conditional on the step before, all under the row lock and in this transaction.
     if ticket.status == S.ASSIGNED:
-        ticket_transition(ticket=ticket, to=S.QUEUED, from_statuses=[S.ASSIGNED], assigned_agent=None)
+        ticket_transition(ticket=ticket, to=S.QUEUED, from_statuses=[S.ASSIGNED], now=now, assigned_agent=None)
+        assignment_end(ticket=ticket, reason=AssignmentEnd.REASSIGNED, now=now)
     if ticket.status == S.QUEUED:
-        ticket_transition(ticket=ticket, to=S.OFFERED, from_statuses=[S.QUEUED])
-    ticket_transition(ticket=ticket, to=S.ASSIGNED, from_statuses=[S.OFFERED], assigned_agent=agent)
+        ticket_transition(ticket=ticket, to=S.OFFERED, from_statuses=[S.QUEUED], now=now)
+    ticket_transition(ticket=ticket, to=S.ASSIGNED, from_statuses=[S.OFFERED], now=now, assigned_agent=agent)
+    assignment_open(ticket=ticket, agent_id=agent.pk, now=now)
     if previous_holder is not None:
-        agent_capacity_release(agent_id=previous_holder)
         events.send_to_agent_on_commit(
-            previous_holder,
-            {"type": "ticket_reassigned", "ticket_id": str(ticket.pk), "reason": reason or "A supervisor moved it."},
+            previous_holder, {"type": "ticket_reassigned", "ticket_id": str(ticket.pk), "reason": reason}
         )
     events.send_to_agent_on_commit(
         agent.pk, {"type": "assigned", "offer_id": None, "ticket_id": str(ticket.pk), "by_supervisor": True}
@@ -142,41 +147,35 @@ def ticket_reassign(*, ticket_id, agent_id, actor, reason: str = "") -> Ticket:
         action="ticket.reassigned",
         subject=ticket,
         reason=reason,
-        data={"to_agent": str(agent.pk), "to": agent.display_name, "from_agent": str(previous_holder or "")},
+        data={"to_agent": str(agent.pk), "from_agent": str(previous_holder or "")},
     )
     return ticket
 
 
 @transaction.atomic
-def ticket_requeue(*, ticket_id, actor, reason: str = "") -> Ticket:
-    """Put an offered or assigned ticket back in the queue at its old place; dispatch offers it again."""
+def ticket_requeue(*, ticket_id, actor, reason: str) -> Ticket:
+    """Take an assigned ticket from its holder and put it back in the queue at its old place; any
+    eligible agent can then accept it through a normal offer (dispatch.services.ticket_return_to_queue).
+    The holder is told why. A reason is required and audited."""
+    reason = _require_reason(reason, what="the agent who held the ticket is told it and it is audited")
     ticket = _locked_ticket(ticket_id)
     if ticket.status == S.QUEUED:
         raise DomainError("already_queued", "The ticket is in the queue already.")
-    if ticket.status not in (S.OFFERED, S.ASSIGNED):
-        raise DomainError("ticket_closed", f"The ticket is {ticket.status}; only open tickets can be requeued.")
-    previous_holder = ticket.assigned_agent_id if ticket.status == S.ASSIGNED else None
-    offers_withdraw_for_ticket(ticket=ticket, reason=WithdrawReason.TAKEN)
-    ticket_transition(
-        ticket=ticket,
-        to=S.QUEUED,
-        from_statuses=[S.OFFERED, S.ASSIGNED],
-        assigned_agent=None,
-        requeue_count=F("requeue_count") + 1,
-    )
-    if previous_holder is not None:
-        agent_capacity_release(agent_id=previous_holder)
-        events.send_to_agent_on_commit(
-            previous_holder,
-            {"type": "ticket_requeued", "ticket_id": str(ticket.pk), "reason": reason or "A supervisor requeued it."},
+    if ticket.status != S.ASSIGNED:
+        raise DomainError(
+            "not_assigned",
+            f"The ticket is {ticket.status}, not assigned: only a ticket an agent holds can be requeued.",
         )
-    ticket_dispatch_on_commit(ticket_id=ticket.pk)
+    previous_holder = ticket_return_to_queue(ticket=ticket, reason=AssignmentEnd.REQUEUED)
+    events.send_to_agent_on_commit(
+        previous_holder, {"type": "ticket_requeued", "ticket_id": str(ticket.pk), "reason": reason}
+    )
     audit_record(
         actor=actor,
         action="ticket.requeued",
         subject=ticket,
         reason=reason,
-        data={"from_agent": str(previous_holder or "")},
+        data={"from_agent": str(previous_holder)},
     )
     return ticket
 

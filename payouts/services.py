@@ -276,15 +276,26 @@ def _payable_ticket(ticket_id):
         return None
     if ticket.status not in PAYABLE_STATUSES or ticket.assigned_agent_id is None or ticket.assigned_at is None:
         return None
-    if (ticket.resolved_at or ticket.closed_at) is None:
-        return None
+    if ticket.closed_at is None:
+        return None  # still in wrap-up: paid when it ends
     return ticket
 
 
-def _accepted_offer(ticket):
-    from dispatch.models import Offer, OfferStatus
+def _paid_assignment(ticket):
+    """The final holder's assignment, once its slot is free (the wrap-up over): what is paid."""
+    from tickets.models import Assignment
 
-    return Offer.objects.filter(ticket=ticket, status=OfferStatus.ACCEPTED).first()
+    return (
+        Assignment.objects.filter(ticket=ticket, agent_id=ticket.assigned_agent_id, released_at__isnull=False)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def _accepted_offer(assignment):
+    from dispatch.models import Offer
+
+    return Offer.objects.filter(pk=assignment.offer_id).first() if assignment.offer_id else None
 
 
 def _line(*, agent_id, ticket, kind, amount, card, explanation, inputs, **extra) -> PayLine:
@@ -311,18 +322,22 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
         return None
     if TicketPay.objects.filter(ticket_id=ticket.pk).exists():
         return None  # cheap exit; the unique insert below is the real guard
-    ended_at = ticket.resolved_at or ticket.closed_at
-    card = rate_card_in_force(at=ticket.assigned_at)
-    offer = _accepted_offer(ticket)
+    assignment = _paid_assignment(ticket)
+    if assignment is None:
+        return None
+    started_at, ended_at = assignment.started_at, assignment.ended_at
+    card = rate_card_in_force(at=started_at)
+    offer = _accepted_offer(assignment)
     surge = offer.surge if offer is not None else Decimal("1.00")
     estimate = Decimal("0.00")
     if offer is not None and offer.pay_estimate_currency == card.currency:
         estimate = formula.money(offer.pay_estimate_amount)
 
-    engaged_seconds = max(0, int((ended_at - ticket.assigned_at).total_seconds()))
+    engaged_seconds = max(0, int((ended_at - started_at).total_seconds()))
+    # The wrap-up the agent really took, from the end of the conversation to their slot being free.
     measured_after = None
-    if ticket.resolved_at and ticket.closed_at and ticket.closed_at > ticket.resolved_at:
-        measured_after = Decimal((ticket.closed_at - ticket.resolved_at).total_seconds()) / 60
+    if assignment.released_at > ended_at:
+        measured_after = Decimal((assignment.released_at - ended_at).total_seconds()) / 60
     after_minutes = formula.after_contact_minutes(card=card, measured_minutes=measured_after)
     minutes = (Decimal(engaged_seconds) / 60 + after_minutes).quantize(formula.PAID_MINUTE, rounding=ROUND_HALF_UP)
     facts = formula.TicketFacts.of(ticket)
@@ -343,7 +358,7 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
                 final_amount=final,
                 engaged_seconds=engaged_seconds,
                 after_contact_seconds=int(after_minutes * 60),
-                work_started_at=ticket.assigned_at,
+                work_started_at=started_at,
                 work_ended_at=ended_at,
             )
     except IntegrityError:
@@ -352,8 +367,9 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
     inputs = {
         "rate_card_id": card.pk,
         "rate_card_version": card.version,
-        "assigned_at": ticket.assigned_at.isoformat(),
+        "assigned_at": started_at.isoformat(),
         "ended_at": ended_at.isoformat(),
+        "wrap_up_ended_at": assignment.released_at.isoformat(),
         "engaged_seconds": engaged_seconds,
         "after_contact_minutes": str(after_minutes),
         "minutes": str(minutes),

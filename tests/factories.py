@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from agents.models import Agent, AgentLanguage, AgentSkill, Skill, User
-from tickets.models import Ticket, TicketSkill
+from tickets.models import Assignment, Ticket, TicketSkill
 
 PASSWORD = "pw-for-tests"
 
@@ -91,3 +91,40 @@ class TicketFactory(factory.django.DjangoModelFactory):
     def skills(self, create, extracted, **kwargs):
         for code, level in (extracted or {}).items():
             TicketSkill.objects.create(ticket=self, skill=SkillFactory(code=code), min_level=level)
+
+    @factory.post_generation
+    def holding(self, create, extracted, **kwargs):
+        if self.assigned_agent_id is not None:
+            record_holding(self)
+
+
+def record_holding(ticket: Ticket, *, offer_id=None) -> Assignment | None:
+    """The Assignment the services write when an agent gets a ticket, for a ticket a test put into its
+    state by hand: open while assigned; ended and released (no wrap-up) once it is closed."""
+    ticket.refresh_from_db()
+    Assignment.objects.filter(ticket=ticket).delete()
+    if ticket.assigned_agent_id is None:
+        return None
+    started = ticket.assigned_at or ticket.queued_at
+    assignment = Assignment(ticket=ticket, agent_id=ticket.assigned_agent_id, offer_id=offer_id, started_at=started)
+    if ticket.status != "assigned":
+        assignment.ended_at = max(started, ticket.resolved_at or ticket.closed_at or started)
+        assignment.released_at = max(assignment.ended_at, ticket.closed_at or assignment.ended_at)
+        assignment.end_reason = ticket.status
+    assignment.save()
+    return assignment
+
+
+def set_policy(**changes):
+    """Write a new dispatch policy version with `changes` (tests use short timeouts and simple steps)."""
+    from dispatch.models import DispatchPolicy
+    from dispatch.policy import policy_current
+
+    current = policy_current()
+    fields = {
+        f.name: getattr(current, f.name)
+        for f in DispatchPolicy._meta.fields
+        if f.name not in ("id", "version", "created_at", "created_by")
+    }
+    fields.update(changes)
+    return DispatchPolicy.objects.create(version=current.version + 1, **fields)

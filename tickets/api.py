@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from agents.models import Role
 from agents.permissions import role_permission
-from config.errors import InvalidInput
+from config.errors import DomainError, InvalidInput
 from config.ratelimit import throttle_for
 from tickets import serializers as s
 from tickets import services, webhooks
@@ -243,6 +243,23 @@ class TicketHandBackView(APIView):
         data = s.HandBackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.ticket_hand_back(ticket_id=ticket_id, agent=request.user.agent, **data.validated_data)
+        return _ticket_response(request.user, ticket_id)
+
+
+class TicketWrapUpDoneView(APIView):
+    permission_classes = [role_permission(Role.AGENT)]
+
+    @extend_schema(
+        summary="The agent who resolved or handed back the ticket is ready for the next customer",
+        description="Ends the wrap-up before the policy's wrap_up_seconds are up: the agent's slot is free, the "
+        "ticket is closed (closed_at) and paid, with the wrap-up measured up to now. 409 when the ticket is not "
+        "in wrap-up with you.",
+        request=None,
+        responses={200: s.TicketOutSerializer},
+    )
+    def post(self, request, ticket_id):
+        if services.assignment_wrap_up_end(ticket_id=ticket_id, agent=request.user.agent) is None:
+            raise DomainError("not_in_wrap_up", "This ticket is not in wrap-up with you.", http_status=409)
         return _ticket_response(request.user, ticket_id)
 
 

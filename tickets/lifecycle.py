@@ -6,6 +6,9 @@
       └─────────────────────────┘ (agent gone, supervisor requeue)
     queued / offered / assigned ──▶ cancelled (the customer left)
 
+Who holds an assigned ticket is its open Assignment (tickets.models); resolved and handed-back tickets
+keep theirs through the wrap-up, and `closed_at` is stamped when the wrap-up ends (tickets.services).
+
 A transition is a conditional UPDATE on the current status, so two racing writers cannot both move the
 same ticket: the loser sees zero rows and gets IllegalTransition (HTTP 409).
 """
@@ -44,7 +47,7 @@ def _sources_of(target: str) -> set[str]:
     return {source for source, targets in ALLOWED_TRANSITIONS.items() if target in targets}
 
 
-def ticket_transition(*, ticket: Ticket, to: str, from_statuses=None, **changes) -> Ticket:
+def ticket_transition(*, ticket: Ticket, to: str, from_statuses=None, now=None, **changes) -> Ticket:
     """Move `ticket` to `to` if it is still in one of `from_statuses` (default: every legal source).
 
     Stamps the lifecycle times, applies `changes` in the same UPDATE, and puts those fields onto the
@@ -53,7 +56,7 @@ def ticket_transition(*, ticket: Ticket, to: str, from_statuses=None, **changes)
     sources = _sources_of(to)
     if from_statuses is not None:
         sources &= set(from_statuses)
-    now = timezone.now()
+    now = now or timezone.now()
     stamps: dict = {}
     if to == S.OFFERED:
         stamps["first_offered_at"] = Coalesce("first_offered_at", Value(now))
@@ -61,8 +64,7 @@ def ticket_transition(*, ticket: Ticket, to: str, from_statuses=None, **changes)
         stamps["assigned_at"] = now
     elif to == S.RESOLVED:
         stamps["resolved_at"] = now
-        stamps["closed_at"] = now
-    elif to in (S.CANCELLED, S.HANDED_BACK):
+    elif to == S.CANCELLED:
         stamps["closed_at"] = now
     updated = Ticket.objects.filter(pk=ticket.pk, status__in=sources).update(status=to, **stamps, **changes)
     if updated != 1:

@@ -59,6 +59,8 @@ class Ticket(models.Model):
     first_offered_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The end of the ticket's life: the customer left, or the wrap-up after a resolve or hand-back ended
+    # (so closed_at - resolved_at is the wrap-up the agent really took).
     closed_at = models.DateTimeField(null=True, blank=True)
 
     assigned_agent = models.ForeignKey(
@@ -103,6 +105,69 @@ class Ticket(models.Model):
 
     def __str__(self):
         return f"{self.external_id} ({self.status})"
+
+
+class AssignmentEnd(models.TextChoices):
+    RESOLVED = "resolved"
+    HANDED_BACK = "handed_back"
+    CANCELLED = "cancelled"  # the customer left while the agent held the ticket
+    REQUEUED = "requeued"  # a supervisor put it back in the queue
+    AGENT_GONE = "agent_gone"  # the agent was disconnected longer than the policy allows
+    REASSIGNED = "reassigned"  # a supervisor gave it to another agent
+    TRANSFERRED = "transferred"  # the agent passed it on and the receiver accepted
+
+
+class Assignment(models.Model):
+    """One agent's hold on a ticket: from the moment they got it (an accepted offer, a supervisor's
+    reassignment) until their slot is free again. The history of who held a ticket, and the last word on
+    "exactly one holder": the database refuses a second open assignment of one ticket.
+
+    `ended_at` is when the agent stopped serving the customer (resolve, hand back, or losing the
+    ticket); `released_at` is when their slot was freed, after the wrap-up that follows a resolve or
+    hand-back (at once in every other case). An agent's `active_tickets` counts their open assignments.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="assignments")
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="assignments")
+    # The accepted offer it came from (none for a supervisor's reassignment). A plain id: offers belong to
+    # dispatch, which stands above tickets.
+    offer_id = models.UUIDField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=12, choices=AssignmentEnd.choices, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    # While in wrap-up: when it ends on its own (the policy's wrap_up_seconds after ended_at).
+    wrap_up_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"], condition=Q(released_at__isnull=True), name="assignment_one_open_per_ticket"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")), name="assignment_end_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(released_at__isnull=True) | (Q(ended_at__isnull=False) & Q(released_at__gte=F("ended_at"))),
+                name="assignment_release_after_end",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["agent", "started_at"], name="assignment_agent_idx"),
+            models.Index(
+                fields=["wrap_up_until"],
+                name="assignment_wrap_up_idx",
+                condition=Q(released_at__isnull=True, ended_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.agent_id} holds {self.ticket_id} from {self.started_at:%H:%M:%S}"
+
+    @property
+    def in_wrap_up(self) -> bool:
+        return self.ended_at is not None and self.released_at is None
 
 
 class TicketSkill(models.Model):

@@ -6,6 +6,7 @@ dispatch.services (ticket_dispatch_on_commit, offers_withdraw_for_ticket, agent_
 payouts.services (ticket_pay_on_commit, csat_recorded_on_commit).
 """
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -18,7 +19,7 @@ from config.errors import DomainError, InvalidInput, NotFound
 from tickets import triage
 from tickets.lifecycle import OPEN_STATUSES, ticket_transition
 from tickets.locks import ticket_lock
-from tickets.models import Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus
+from tickets.models import Assignment, AssignmentEnd, Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus
 from tickets.selectors import message_payload, skill_keyword_rules_in_force
 from tickets.webhooks import webhook_event_record
 
@@ -211,6 +212,110 @@ def _json_ready(message: Message) -> dict:
     return {**payload, "at": payload["at"].isoformat()}
 
 
+# ---------------------------------------------------------------- holding a ticket
+
+
+class TicketHeld(DomainError):
+    """Somebody holds the ticket already (the open assignment's unique constraint refused a second)."""
+
+    def __init__(self):
+        super().__init__("ticket_held", "Another agent holds this ticket.", http_status=409)
+
+
+def assignment_open(*, ticket: Ticket, agent_id, now, offer_id=None) -> Assignment:
+    """`agent_id` holds `ticket` from `now`. The caller moved the ticket to assigned and claimed the
+    agent's capacity in the same transaction; the database refuses a second open assignment of the
+    ticket (TicketHeld), which rolls all of that back."""
+    try:
+        with transaction.atomic():
+            return Assignment.objects.create(ticket=ticket, agent_id=agent_id, offer_id=offer_id, started_at=now)
+    except IntegrityError as exc:
+        raise TicketHeld() from exc
+
+
+def _capacity_release(agent_id) -> None:
+    from dispatch.services import agent_capacity_release
+
+    agent_capacity_release(agent_id=agent_id)
+
+
+def assignment_end(*, ticket: Ticket, reason: str, now, wrap_up_seconds: int = 0) -> Assignment | None:
+    """The holder of `ticket` stops serving the customer (`reason`, an AssignmentEnd). With
+    `wrap_up_seconds` their slot stays taken for that long (a resolve or hand-back; see
+    assignment_wrap_up_end), otherwise it is free at once. Returns the assignment, None when nobody
+    held the ticket. Call with the ticket row locked."""
+    assignment = Assignment.objects.filter(ticket=ticket, released_at__isnull=True, ended_at__isnull=True).first()
+    if assignment is None:
+        return None
+    wrap_up_until = now + timedelta(seconds=wrap_up_seconds) if wrap_up_seconds else None
+    Assignment.objects.filter(pk=assignment.pk, ended_at__isnull=True).update(
+        ended_at=now, end_reason=reason, wrap_up_until=wrap_up_until, released_at=None if wrap_up_until else now
+    )
+    assignment.ended_at, assignment.end_reason, assignment.wrap_up_until = now, reason, wrap_up_until
+    if wrap_up_until is None:
+        assignment.released_at = now
+        _capacity_release(assignment.agent_id)
+    else:
+        from dispatch.events import send_to_agent_on_commit
+        from tickets.tasks import assignment_wrap_up_end_task
+
+        send_to_agent_on_commit(
+            assignment.agent_id,
+            {"type": "wrap_up", "ticket_id": str(ticket.pk), "until": wrap_up_until.isoformat()},
+        )
+        # A little after the end, so the database agrees it is due; the sweep catches a lost task.
+        transaction.on_commit(
+            lambda: assignment_wrap_up_end_task.apply_async(args=[str(assignment.pk)], countdown=wrap_up_seconds + 0.3),
+            robust=True,
+        )
+    return assignment
+
+
+@transaction.atomic
+def assignment_wrap_up_end(*, assignment_id=None, ticket_id=None, agent: Agent | None = None) -> Assignment | None:
+    """End a wrap-up: the agent's slot is free, the ticket is closed (closed_at: the wrap-up really
+    taken is closed_at - the end of the conversation) and paid. By the agent ("I am ready", `agent`
+    given, their own ticket) or by the timer (no `agent`: only once `wrap_up_until` has passed).
+    Released by a conditional UPDATE, so it happens once whoever comes first; None otherwise."""
+    now = timezone.now()
+    wrapping = Assignment.objects.filter(released_at__isnull=True, ended_at__isnull=False)
+    if assignment_id is not None:
+        wrapping = wrapping.filter(pk=assignment_id)
+    if ticket_id is not None:
+        wrapping = wrapping.filter(ticket_id=ticket_id)
+    if agent is not None:
+        wrapping = wrapping.filter(agent=agent)
+    else:
+        wrapping = wrapping.filter(wrap_up_until__lte=now)
+    assignment = wrapping.first()
+    if assignment is None:
+        return None
+    if not Assignment.objects.filter(pk=assignment.pk, released_at__isnull=True).update(released_at=now):
+        return None
+    assignment.released_at = now
+    Ticket.objects.filter(pk=assignment.ticket_id, closed_at__isnull=True).update(closed_at=now)
+    _capacity_release(assignment.agent_id)
+    _pay_on_commit(assignment.ticket_id)
+    from dispatch.events import send_to_agent_on_commit
+
+    send_to_agent_on_commit(assignment.agent_id, {"type": "wrap_up_ended", "ticket_id": str(assignment.ticket_id)})
+    return assignment
+
+
+def wrap_ups_end_due(*, limit: int = 500) -> int:
+    """End the wrap-ups whose time is up (the timer task was lost or late)."""
+    due = Assignment.objects.filter(
+        released_at__isnull=True, ended_at__isnull=False, wrap_up_until__lte=timezone.now()
+    ).values_list("pk", flat=True)
+    return sum(1 for pk in list(due[:limit]) if assignment_wrap_up_end(assignment_id=pk) is not None)
+
+
+def _wrap_up_seconds() -> int:
+    from dispatch.policy import policy_current
+
+    return policy_current().wrap_up_seconds
+
+
 # ---------------------------------------------------------------- closing a ticket
 
 
@@ -220,17 +325,19 @@ def ticket_cancel(*, ticket: Ticket) -> Ticket:
     and an agent who held it gets the capacity back. Cancelling a cancelled ticket again changes nothing.
     """
     from dispatch.events import send_to_agent_on_commit
-    from dispatch.services import agent_capacity_release, offers_withdraw_for_ticket
+    from dispatch.services import offers_withdraw_for_ticket
 
     locked = ticket_lock(ticket_id=ticket.pk)
     if locked.status == S.CANCELLED:
         return locked
     holder_id = locked.assigned_agent_id if locked.status == S.ASSIGNED else None
-    ticket_transition(ticket=locked, to=S.CANCELLED)
+    now = timezone.now()
+    ticket_transition(ticket=locked, to=S.CANCELLED, now=now)
     offers_withdraw_for_ticket(ticket=locked, reason="cancelled")
     if holder_id is not None:
-        agent_capacity_release(agent_id=holder_id)
+        assignment_end(ticket=locked, reason=AssignmentEnd.CANCELLED, now=now)
         send_to_agent_on_commit(holder_id, {"type": "ticket_cancelled", "ticket_id": str(locked.pk)})
+        _pay_on_commit(locked.pk)
     return locked
 
 
@@ -253,39 +360,47 @@ def ticket_resolve(
 ) -> Ticket:
     """The assigned agent closes the ticket with an outcome and feedback for the bot's owners.
 
-    assigned -> resolved (409 otherwise); the agent's capacity is released, the bot platform gets a
-    `ticket.resolved` webhook and the agent's pay is computed after commit.
+    assigned -> resolved (409 otherwise); the bot platform gets a `ticket.resolved` webhook. The
+    agent's slot stays taken for the policy's wrap-up, then the ticket is closed and paid
+    (assignment_wrap_up_end).
     """
-    from dispatch.services import agent_capacity_release
-
     ticket = _assigned_ticket_of(ticket_id=ticket_id, agent=agent)
+    now = timezone.now()
     ticket_transition(
         ticket=ticket,
         to=S.RESOLVED,
         from_statuses=[S.ASSIGNED],
+        now=now,
         outcome=outcome,
         resolution_notes=notes,
         bot_feedback=bot_feedback or {},
     )
-    agent_capacity_release(agent_id=agent.pk)
+    _conversation_end(ticket=ticket, reason=AssignmentEnd.RESOLVED, now=now)
     webhook_event_record(ticket=ticket, event="ticket.resolved", data={"resolution": {"outcome": outcome}})
-    _pay_on_commit(ticket.pk)
     return ticket
+
+
+def _conversation_end(*, ticket: Ticket, reason: str, now) -> None:
+    wrap_up_seconds = _wrap_up_seconds()
+    assignment_end(ticket=ticket, reason=reason, now=now, wrap_up_seconds=wrap_up_seconds)
+    if not wrap_up_seconds:
+        Ticket.objects.filter(pk=ticket.pk).update(closed_at=now)
+        ticket.closed_at = now
+        _pay_on_commit(ticket.pk)
 
 
 @transaction.atomic
 def ticket_hand_back(*, ticket_id, agent: Agent, notes: str = "") -> Ticket:
     """The assigned agent returns the conversation to the bot (assigned -> handed_back, 409 otherwise).
 
-    Capacity released, a `ticket.handed_back` webhook carrying the agent's notes for the bot, pay after commit.
+    A `ticket.handed_back` webhook carries the agent's notes for the bot; wrap-up, close and pay as
+    for a resolve.
     """
-    from dispatch.services import agent_capacity_release
-
     ticket = _assigned_ticket_of(ticket_id=ticket_id, agent=agent)
-    ticket_transition(ticket=ticket, to=S.HANDED_BACK, from_statuses=[S.ASSIGNED], resolution_notes=notes)
-    agent_capacity_release(agent_id=agent.pk)
+    now = timezone.now()
+    ticket_transition(ticket=ticket, to=S.HANDED_BACK, from_statuses=[S.ASSIGNED], now=now, resolution_notes=notes)
+    _conversation_end(ticket=ticket, reason=AssignmentEnd.HANDED_BACK, now=now)
     webhook_event_record(ticket=ticket, event="ticket.handed_back", data={"hand_back": {"notes": notes}})
-    _pay_on_commit(ticket.pk)
     return ticket
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("tickets/<uuid:ticket_id>/csat/", api.TicketCsatView.as_view(), name="ticket-csat"),
     path("tickets/<uuid:ticket_id>/resolve/", api.TicketResolveView.as_view(), name="ticket-resolve"),
     path("tickets/<uuid:ticket_id>/hand-back/", api.TicketHandBackView.as_view(), name="ticket-hand-back"),
+    path("tickets/<uuid:ticket_id>/wrap-up-done/", api.TicketWrapUpDoneView.as_view(), name="ticket-wrap-up-done"),
     path("skill-keywords/", api.SkillKeywordsView.as_view(), name="skill-keywords"),
     path("webhook-deliveries/", api.WebhookDeliveryListView.as_view(), name="webhook-delivery-list"),
     path(

@@ -3,7 +3,8 @@
 An agent connects with its bearer token, goes online, and waits for the server to confirm it (the
 state frame answering a `sync` sent after the `presence` frame: a consumer handles one connection's
 frames in order). It acknowledges every offer, then declines some, ignores some (they expire) and
-accepts the rest after a think time; after a handle time it resolves the ticket over REST. It pings
+accepts the rest after a think time; after a handle time it resolves the ticket over REST and, after a
+moment of wrap-up, says it is ready for the next customer. It pings
 every 20 s like the console does, because the presence sweep closes sockets that stay silent.
 """
 
@@ -24,6 +25,8 @@ from dispatch.loadsim.stats import SimStats
 class AgentBehaviour:
     think_seconds: tuple[float, float] = (1.0, 5.0)
     handle_seconds: tuple[float, float] = (10.0, 30.0)
+    # After a resolve: notes, then "ready for the next customer" (the policy's wrap-up ends it otherwise).
+    wrap_up_seconds: tuple[float, float] = (0.0, 1.0)
     decline_share: float = 0.05
     ignore_share: float = 0.02
     ping_every_seconds: float = 20.0
@@ -56,6 +59,8 @@ class SimAgent:
         self.accept_sent_at: dict[str, float] = {}  # offer_id -> perf_counter
         self.handling: dict[str, asyncio.Task] = {}  # ticket_id -> the task resolving it
         self.resolving: set[str] = set()  # its resolve request is on the way
+        self.wrapping: dict[str, asyncio.Task] = {}  # ticket_id -> the task ending its wrap-up
+        self.resolved_here: set[str] = set()
         self.tasks: set[asyncio.Task] = set()
 
     @property
@@ -178,6 +183,23 @@ class SimAgent:
         if task is not None:
             task.cancel()
 
+    def on_wrap_up(self, frame: dict) -> None:
+        self.wrapping[frame["ticket_id"]] = self.spawn(self.wrap_up(frame["ticket_id"]))
+
+    def on_wrap_up_ended(self, frame: dict) -> None:
+        self.wrapping.pop(frame.get("ticket_id"), None)
+
+    async def wrap_up(self, ticket_id: str) -> None:
+        await asyncio.sleep(self.rng.uniform(*self.pool.behaviour.wrap_up_seconds))
+        await self.send(type="wrap_up_done", ticket_id=ticket_id)
+
+    async def end_wrap_up(self, ticket_id: str) -> None:
+        """Ready now, over REST (the end of the shift does not wait for frames): 409 if it ended already."""
+        with contextlib.suppress(httpx.HTTPError):
+            await self.pool.http[self.server_index].post(
+                f"/api/v1/tickets/{ticket_id}/wrap-up-done/", headers={"Authorization": f"Bearer {self.token}"}
+            )
+
     def on_agent_status(self, frame: dict) -> None:
         if frame.get("status") == "active" and frame.get("presence") != "online" and not self.pool.closing:
             self.spawn(self.come_back())
@@ -205,6 +227,7 @@ class SimAgent:
             status = 0
         if status == 200:
             self.stats.resolved.add(ticket_id)
+            self.resolved_here.add(ticket_id)
         else:
             self.stats.resolve_failures[status] += 1
         self.handling.pop(ticket_id, None)
@@ -218,6 +241,11 @@ class SimAgent:
         for ticket_id in still_handling:
             self.handling.pop(ticket_id).cancel()
         await asyncio.gather(*in_flight, *(self.resolve(ticket_id) for ticket_id in still_handling))
+        # Every ticket resolved now or lately: ready at once, so no slot is left taken.
+        for task in self.wrapping.values():
+            task.cancel()
+        self.wrapping.clear()
+        await asyncio.gather(*(self.end_wrap_up(ticket_id) for ticket_id in self.resolved_here))
 
     async def close(self) -> None:
         self.closed = True

@@ -21,7 +21,7 @@ from payouts.services import ticket_pay_compute
 from tests.conftest import client_with_token
 from tests.factories import AgentFactory, TicketFactory, UserFactory, online
 from tests.payouts.factories import PayLineFactory, RateCardFactory
-from tickets.services import message_add, ticket_resolve
+from tickets.services import assignment_wrap_up_end, message_add, ticket_resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +35,7 @@ def work_a_ticket(agent, *, reply: str, external_id: str):
     message_add(ticket=ticket, text="Where is my refund?")
     message_add(ticket=ticket, text=reply, agent=agent)
     ticket_resolve(ticket_id=ticket.pk, agent=agent, outcome="solved", notes=f"notes for {external_id}")
+    assignment_wrap_up_end(ticket_id=ticket.pk, agent=agent)  # "ready for the next customer"
     ticket_pay_compute(ticket_id=ticket.pk)
     return ticket, offer
 

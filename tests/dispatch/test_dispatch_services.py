@@ -290,3 +290,56 @@ def test_an_agent_suspended_after_the_offer_is_told_so_when_accepting(policy):
 
     assert refused.value.code == "not_active"
     assert Offer.objects.get(pk=offer.pk).status == OfferStatus.PENDING
+
+
+def test_relaxation_waits_for_its_time_while_qualified_agents_are_only_busy(policy):
+    """A VIP's extra level is not lowered at second 0 because the qualified agents happen to be busy."""
+    set_policy(escalation_steps=[{"after_seconds": 60, "action": "relax_skill_level", "value": 1}])
+    senior = online(AgentFactory(languages=["en"], skills={"fraud": 3}))
+    Agent.objects.filter(pk=senior.pk).update(active_tickets=1)  # busy with another customer
+    online(AgentFactory(languages=["en"], skills={"fraud": 2}))
+    ticket = TicketFactory(language="en", skills={"fraud": 3})
+
+    assert dispatch(ticket) == []
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.skill_relaxation) == (TicketStatus.QUEUED, 0)
+
+    Agent.objects.filter(pk=senior.pk).update(active_tickets=0)  # free again
+    [offer] = dispatch(ticket)
+    assert offer.agent == senior and offer.decision["stage"]["skill_relaxation"] == 0
+
+
+def test_relaxation_comes_at_its_time_when_the_qualified_agents_stay_busy(policy):
+    set_policy(escalation_steps=[{"after_seconds": 60, "action": "relax_skill_level", "value": 1}])
+    senior = online(AgentFactory(languages=["en"], skills={"fraud": 3}))
+    Agent.objects.filter(pk=senior.pk).update(active_tickets=1)
+    junior = online(AgentFactory(languages=["en"], skills={"fraud": 2}))
+    ticket = TicketFactory(language="en", skills={"fraud": 3}, queued_at=timezone.now() - timedelta(seconds=61))
+
+    [offer] = dispatch(ticket)
+
+    assert offer.agent == junior and offer.decision["requirements"] == [{"skill": "fraud", "level": 2}]
+
+
+def test_a_decision_record_counts_the_whole_pool_once_with_the_winner_among_the_eligible(policy):
+    online(AgentFactory(languages=["de"]))  # wrong language
+    online(AgentFactory(languages=["en"], skills={}))  # lacks the skill
+    busy = online(AgentFactory(languages=["en"], skills={"payments": 2}))
+    Agent.objects.filter(pk=busy.pk).update(active_tickets=1)
+    offered = online(AgentFactory(languages=["en"], skills={"payments": 2}))
+    Agent.objects.filter(pk=offered.pk).update(has_pending_offer=True)
+    online(AgentFactory(languages=["en"], skills={"payments": 2}))
+    online(AgentFactory(languages=["en"], skills={"payments": 3}))
+
+    [offer] = dispatch(TicketFactory(language="en", skills={"payments": 1}))
+
+    pool, excluded = offer.decision["pool"], offer.decision["excluded"]
+    assert excluded == {
+        "wrong_language": 1,
+        "missing_skill": 1,
+        "at_capacity": 1,
+        "busy_with_another_offer": 1,  # the agent with another offer, not this decision's winner
+        "refused_before": 0,
+    }
+    assert pool["eligible"] == 2
+    assert pool["online"] == pool["eligible"] + sum(excluded.values()) == 6

@@ -7,7 +7,7 @@ import factory
 from django.utils import timezone
 
 from payouts.models import PayLine, PayLineKind, RateCard
-from tests.factories import AgentFactory, TicketFactory
+from tests.factories import AgentFactory, TicketFactory, record_holding
 
 
 class RateCardFactory(factory.django.DjangoModelFactory):
@@ -55,8 +55,9 @@ def finished_ticket(*, agent=None, minutes: float = 7.5, status: str = "resolved
         assigned_agent=agent,
         assigned_at=ended - dt.timedelta(minutes=minutes),
         resolved_at=ended if status == "resolved" else None,
-        closed_at=ended,
+        closed_at=ended if status != "assigned" else None,
     )
+    record_holding(ticket)
     ticket.refresh_from_db()
     return ticket
 
@@ -84,7 +85,7 @@ def accepted_offer(*, ticket, surge="1.00", estimate="0.00", currency="EUR"):
     from dispatch.models import Offer, OfferStatus
     from dispatch.policy import policy_current
 
-    return Offer.objects.create(
+    offer = Offer.objects.create(
         ticket=ticket,
         agent=ticket.assigned_agent,
         status=OfferStatus.ACCEPTED,
@@ -96,6 +97,8 @@ def accepted_offer(*, ticket, surge="1.00", estimate="0.00", currency="EUR"):
         pay_estimate_currency=currency,
         policy=policy_current(),
     )
+    ticket.assignments.filter(agent=ticket.assigned_agent).update(offer_id=offer.pk)
+    return offer
 
 
 def line(*, agent, amount, kind=PayLineKind.ADJUSTMENT, currency="EUR", created_at=None):

@@ -11,8 +11,10 @@ Everything else runs against the real ASGI server (uvicorn), the real Celery wor
 import json
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -22,7 +24,7 @@ from dispatch import services as dispatch_services
 from dispatch.models import Offer, OfferStatus
 from tests.dispatch.conftest import set_policy
 from tests.factories import AgentFactory, TicketFactory, UserFactory, integration_with_token
-from tickets.models import Ticket, TicketStatus
+from tickets.models import Assignment, Ticket, TicketStatus
 
 ALLOWED, REFUSED = "allowed", "refused"
 CALLERS = (
@@ -73,6 +75,11 @@ FRAMES = {
         "ack": {"agent": "offer_delivered", "another_agent": "nothing_changes", "suspended_agent": "offer_delivered"},
         "accept": {"agent": "assigned", "another_agent": "offer_unavailable", "suspended_agent": "refused_unchanged"},
         "decline": {"agent": "declined", "another_agent": "offer_unavailable", "suspended_agent": "declined"},
+        "wrap_up_done": {
+            "agent": "wrap_up_ended",
+            "another_agent": "not_in_wrap_up",
+            "suspended_agent": "wrap_up_ended",
+        },
     },
     "ws/supervisor/": {
         "ping": {"supervisor": "pong"},
@@ -232,6 +239,9 @@ def test_frame(live_stack, route, frame_type, caller_name):
             # Offered before the suspension: the offer is still pending when the agent answers it.
             Agent.objects.filter(pk=caller.agent.pk).update(status=Agent.Status.SUSPENDED)
     before = offer_snapshot(offer) if offer else None
+    wrapping = None
+    if frame_type == "wrap_up_done":
+        wrapping = ticket_in_wrap_up(make_caller("agent").agent if caller_name == "another_agent" else caller.agent)
 
     socket = Socket(live_stack.ws_url(path="/" + route), caller.token)
     try:
@@ -241,8 +251,10 @@ def test_frame(live_stack, route, frame_type, caller_name):
             frame["offer_id"] = str(offer.pk)
         if frame_type == "presence":
             frame["status"] = "away"
+        if wrapping is not None:
+            frame["ticket_id"] = str(wrapping.ticket_id)
         socket.send(**frame)
-        check_outcome(expected, socket=socket, caller=caller, offer=offer, before=before)
+        check_outcome(expected, socket=socket, caller=caller, offer=offer, before=before, wrapping=wrapping)
     finally:
         socket.close()
     if caller.agent is not None:
@@ -255,8 +267,29 @@ def answered_then_pong(socket: Socket) -> None:
     socket.next_of("pong")
 
 
-def check_outcome(expected: str, *, socket: Socket, caller: Caller, offer: Offer | None, before) -> None:
-    if expected == "pong":
+def ticket_in_wrap_up(agent: Agent) -> Assignment:
+    """A ticket `agent` resolved a moment ago, still in its wrap-up (their slot taken)."""
+    now = timezone.now()
+    ticket = TicketFactory(status="resolved", assigned_agent=agent, assigned_at=now, resolved_at=now)
+    Assignment.objects.filter(ticket=ticket).update(released_at=None, wrap_up_until=now + timedelta(seconds=300))
+    Agent.objects.filter(pk=agent.pk).update(active_tickets=1)
+    return Assignment.objects.get(ticket=ticket)
+
+
+def check_outcome(
+    expected: str, *, socket: Socket, caller: Caller, offer: Offer | None, before, wrapping: Assignment | None = None
+) -> None:
+    if expected == "wrap_up_ended":
+        assert socket.next_of("wrap_up_ended")["ticket_id"] == str(wrapping.ticket_id)
+        assert Assignment.objects.get(pk=wrapping.pk).released_at is not None
+        assert Ticket.objects.get(pk=wrapping.ticket_id).closed_at is not None
+        assert Agent.objects.get(pk=wrapping.agent_id).active_tickets == 0
+    elif expected == "not_in_wrap_up":
+        assert socket.next_of("error")["code"] == "not_in_wrap_up"
+        answered_then_pong(socket)
+        assert Assignment.objects.get(pk=wrapping.pk).released_at is None
+        assert Agent.objects.get(pk=wrapping.agent_id).active_tickets == 1
+    elif expected == "pong":
         socket.next_of("pong")
     elif expected in ("state", "board"):
         socket.next_of(expected)

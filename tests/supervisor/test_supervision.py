@@ -60,7 +60,7 @@ def test_reassign_from_one_agent_to_another_releases_the_first(supervisor):
     second = online(AgentFactory(languages=["en"]))
     Agent.objects.filter(pk=first.pk).update(active_tickets=1)
     ticket = TicketFactory(language="en", status="assigned", assigned_agent=first)
-    ticket_reassign(ticket_id=ticket.pk, agent_id=second.pk, actor=supervisor)
+    ticket_reassign(ticket_id=ticket.pk, agent_id=second.pk, actor=supervisor, reason="needs German")
     first.refresh_from_db()
     ticket.refresh_from_db()
     assert ticket.assigned_agent_id == second.pk and first.active_tickets == 0
@@ -70,7 +70,9 @@ def test_reassign_to_an_ineligible_agent_is_refused_with_the_reasons(supervisor_
     swede = online(AgentFactory(languages=["sv"]))
     ticket = TicketFactory(language="de", skills={"fraud": 3})
     response = supervisor_client.post(
-        f"/api/v1/supervisor/tickets/{ticket.pk}/reassign/", {"agent_id": str(swede.pk)}, format="json"
+        f"/api/v1/supervisor/tickets/{ticket.pk}/reassign/",
+        {"agent_id": str(swede.pk), "reason": "needs Swedish"},
+        format="json",
     )
     assert response.status_code == 409
     body = response.json()
@@ -85,11 +87,11 @@ def test_offline_or_full_agents_are_not_eligible(supervisor):
     offline = AgentFactory(languages=["en"])
     ticket = TicketFactory(language="en")
     with pytest.raises(Exception, match="not online"):
-        ticket_reassign(ticket_id=ticket.pk, agent_id=offline.pk, actor=supervisor)
+        ticket_reassign(ticket_id=ticket.pk, agent_id=offline.pk, actor=supervisor, reason="try")
     full = online(AgentFactory(languages=["en"]))
     Agent.objects.filter(pk=full.pk).update(active_tickets=1)
     with pytest.raises(Exception, match="at capacity"):
-        ticket_reassign(ticket_id=ticket.pk, agent_id=full.pk, actor=supervisor)
+        ticket_reassign(ticket_id=ticket.pk, agent_id=full.pk, actor=supervisor, reason="try")
 
 
 def test_requeue_an_assigned_ticket_keeps_its_place(supervisor_client):
@@ -110,7 +112,9 @@ def test_requeue_an_assigned_ticket_keeps_its_place(supervisor_client):
         1,
     )
     assert agent.active_tickets == 0
-    again = supervisor_client.post(f"/api/v1/supervisor/tickets/{ticket.pk}/requeue/", {}, format="json")
+    again = supervisor_client.post(
+        f"/api/v1/supervisor/tickets/{ticket.pk}/requeue/", {"reason": "again"}, format="json"
+    )
     assert again.status_code == 409 and again.json()["code"] == "already_queued"
 
 
@@ -177,7 +181,7 @@ def test_two_supervisors_reassigning_at_once_leave_one_holder():
     def run(agent):
         barrier.wait()
         try:
-            ticket_reassign(ticket_id=ticket.pk, agent_id=agent.pk, actor=boss)
+            ticket_reassign(ticket_id=ticket.pk, agent_id=agent.pk, actor=boss, reason="race")
             results.append("ok")
         except Exception as exc:  # noqa: BLE001 - the loser's refusal is the point
             results.append(type(exc).__name__)
@@ -195,3 +199,61 @@ def test_two_supervisors_reassigning_at_once_leave_one_holder():
     assert ticket.status == "assigned"
     assert loads == ([0, 1] if results.count("ok") >= 1 else [0, 0])
     assert Agent.objects.get(pk=ticket.assigned_agent_id).active_tickets == 1
+
+
+def test_a_requeued_ticket_is_offered_again_and_the_next_agent_can_accept_it(supervisor_client):
+    """The bug this guards: the first holder's accepted offer used to stand, so every later accept was
+    refused with "Another agent took this one" and the customer cycled through expiring offers."""
+    from dispatch import services as dispatch
+
+    first = online(AgentFactory(languages=["en"]))
+    ticket = TicketFactory(language="en")
+    [offer] = dispatch.ticket_dispatch(ticket_id=ticket.pk)
+    dispatch.offer_accept(offer_id=offer.pk, agent=first)
+    second = online(AgentFactory(languages=["en"]))
+
+    response = supervisor_client.post(
+        f"/api/v1/supervisor/tickets/{ticket.pk}/requeue/", {"reason": "customer asked for someone else"}, format="json"
+    )
+    assert response.status_code == 200
+    [again] = dispatch.ticket_dispatch(ticket_id=ticket.pk)
+    dispatch.offer_accept(offer_id=again.pk, agent=again.agent)
+
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.assigned_agent_id) == ("assigned", again.agent_id)
+    assert {again.agent_id} <= {first.pk, second.pk}
+    holds = list(ticket.assignments.order_by("started_at").values_list("agent_id", "end_reason"))
+    assert holds == [(first.pk, "requeued"), (again.agent_id, "")]
+
+
+@pytest.mark.parametrize("status", ["queued", "offered", "resolved", "cancelled"])
+def test_requeue_of_a_ticket_nobody_holds_is_refused_and_changes_nothing(supervisor_client, status):
+    finished_by = AgentFactory() if status == "resolved" else None
+    ticket = TicketFactory(language="en", status=status, assigned_agent=finished_by)
+    response = supervisor_client.post(
+        f"/api/v1/supervisor/tickets/{ticket.pk}/requeue/", {"reason": "x"}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == ("already_queued" if status == "queued" else "not_assigned")
+    assert (status if status != "queued" else "in the queue") in response.json()["message"]
+    ticket.refresh_from_db()
+    assert ticket.status == status and ticket.requeue_count == 0
+
+
+def test_requeue_and_reassign_need_a_reason(supervisor_client):
+    agent = online(AgentFactory(languages=["en"]))
+    Agent.objects.filter(pk=agent.pk).update(active_tickets=1)
+    ticket = TicketFactory(language="en", status="assigned", assigned_agent=agent)
+    other = online(AgentFactory(languages=["en"]))
+    for url, body in (("requeue", {}), ("reassign", {"agent_id": str(other.pk), "reason": "  "})):
+        response = supervisor_client.post(f"/api/v1/supervisor/tickets/{ticket.pk}/{url}/", body, format="json")
+        assert response.status_code == 400 and "reason" in response.json(), url
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.assigned_agent_id) == ("assigned", agent.pk)
+
+
+def test_requeue_and_reassign_are_for_supervisors_only(agent_client):
+    ticket = TicketFactory(language="en")
+    for url in ("requeue", "reassign"):
+        response = agent_client.post(f"/api/v1/supervisor/tickets/{ticket.pk}/{url}/", {"reason": "x"}, format="json")
+        assert response.status_code == 403

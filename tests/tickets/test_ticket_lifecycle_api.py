@@ -10,7 +10,14 @@ from agents.models import Agent
 from dispatch.models import Offer
 from dispatch.policy import policy_current
 from tests.conftest import client_with_token
-from tests.factories import AgentFactory, SkillFactory, TicketFactory, integration_with_token
+from tests.factories import (
+    AgentFactory,
+    SkillFactory,
+    TicketFactory,
+    integration_with_token,
+    record_holding,
+    set_policy,
+)
 from tickets.lifecycle import ALLOWED_TRANSITIONS, IllegalTransition, ticket_transition
 from tickets.models import Message, Ticket, TicketStatus, WebhookDelivery
 
@@ -53,6 +60,7 @@ def on_commit(django_capture_on_commit_callbacks, monkeypatch):
 def assign(ticket: Ticket, agent: Agent) -> Ticket:
     Ticket.objects.filter(pk=ticket.pk).update(status="assigned", assigned_agent=agent, assigned_at=timezone.now())
     Agent.objects.filter(pk=agent.pk).update(active_tickets=1)
+    record_holding(ticket)
     ticket.refresh_from_db()
     return ticket
 
@@ -233,6 +241,7 @@ def test_another_integration_cannot_cancel(integration_client):
 
 
 def test_the_assigned_agent_resolves_with_outcome_and_bot_feedback(agent, agent_client, on_commit):
+    set_policy(wrap_up_seconds=0)  # free at once; the wrap-up has its own tests (test_wrap_up.py)
     integration, _ = integration_with_token(webhook_url="http://127.0.0.1:9/hook")
     ticket = assign(TicketFactory(integration=integration), agent)
     body = {
@@ -257,6 +266,7 @@ def test_the_assigned_agent_resolves_with_outcome_and_bot_feedback(agent, agent_
 
 
 def test_the_assigned_agent_hands_back_with_notes_for_the_bot(agent, agent_client, on_commit):
+    set_policy(wrap_up_seconds=0)
     integration, _ = integration_with_token(webhook_url="http://127.0.0.1:9/hook")
     ticket = assign(TicketFactory(integration=integration), agent)
     with on_commit:
@@ -355,7 +365,8 @@ def test_each_transition_is_timestamped(agent):
     assert ticket.first_offered_at == first_offered
     ticket_transition(ticket=ticket, to="assigned", assigned_agent=agent)
     ticket_transition(ticket=ticket, to="resolved")
-    assert ticket.created_at <= ticket.first_offered_at <= ticket.assigned_at <= ticket.resolved_at == ticket.closed_at
+    assert ticket.created_at <= ticket.first_offered_at <= ticket.assigned_at <= ticket.resolved_at
+    assert ticket.closed_at is None  # stamped when the wrap-up ends, so the wrap-up is measured
 
 
 # ---------------------------------------------------------------- supervisors

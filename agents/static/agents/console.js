@@ -373,6 +373,56 @@ setInterval(refreshSummary, 60000);
 
 // ------------------------------------------------------------------ the socket
 
+// ------------------------------------------------------------------ wrap-up
+
+// After a resolve or hand-back the slot stays taken for the policy's wrap-up time; the agent can end it
+// sooner. The server decides when it ends (wrap_up_ended, or the next state frame).
+const wrapUp = {
+  root: document.getElementById("wrap-up"),
+  until: new Map(), // ticket id -> deadline (ms)
+  timer: null,
+};
+wrapUp.text = wrapUp.root.querySelector("[data-wrap-up-text]");
+wrapUp.button = wrapUp.root.querySelector("[data-wrap-up-done]");
+
+function renderWrapUp() {
+  if (wrapUp.until.size === 0) {
+    wrapUp.root.hidden = true;
+    clearInterval(wrapUp.timer);
+    wrapUp.timer = null;
+    return;
+  }
+  const deadline = Math.max(...wrapUp.until.values());
+  const seconds = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+  wrapUp.text.textContent = format(wrapUp.root.dataset.text, { seconds });
+  wrapUp.root.hidden = false;
+  if (!wrapUp.timer) wrapUp.timer = setInterval(renderWrapUp, 1000);
+}
+
+function wrapUpStarted(ticketId, until) {
+  wrapUp.until.set(ticketId, Date.parse(until));
+  renderWrapUp();
+}
+
+function wrapUpEnded(ticketId) {
+  wrapUp.until.delete(ticketId);
+  renderWrapUp();
+}
+
+wrapUp.button.addEventListener("click", async () => {
+  wrapUp.button.disabled = true;
+  try {
+    for (const ticketId of [...wrapUp.until.keys()]) {
+      if (!socket.send({ type: "wrap_up_done", ticket_id: ticketId })) {
+        await api("POST", `/api/v1/tickets/${ticketId}/wrap-up-done/`).catch(() => null);
+        wrapUpEnded(ticketId);
+      }
+    }
+  } finally {
+    wrapUp.button.disabled = false;
+  }
+});
+
 const work = new WorkView(document.getElementById("work"), S, {
   onClosed(ticketId, message, done) {
     if (message) toast(message);
@@ -392,6 +442,9 @@ function onFrame(frame) {
         presenceReason: frame.presence_reason,
       });
       work.reconcile((frame.open_tickets || []).map(String));
+      wrapUp.until.clear();
+      for (const entry of frame.wrap_ups || []) wrapUp.until.set(String(entry.ticket_id), Date.parse(entry.until));
+      renderWrapUp();
       // Pending offers follow the state frame; whatever is not resent by then is no longer ours.
       setTimeout(() => {
         for (const [id, offer] of offers) {
@@ -425,6 +478,19 @@ function onFrame(frame) {
         enableOffer(offer);
         setOfferStatus(offer, frame.message || S.error_generic);
       } else if (frame.message) toast(frame.message);
+      break;
+    case "wrap_up":
+      wrapUpStarted(String(frame.ticket_id), frame.until);
+      break;
+    case "wrap_up_ended":
+      wrapUpEnded(String(frame.ticket_id));
+      break;
+    case "ticket_requeued":
+    case "ticket_reassigned":
+      work.close(String(frame.ticket_id), frame.reason || S.ticket_gone);
+      break;
+    case "ticket_cancelled":
+      work.close(String(frame.ticket_id), S.ticket_gone);
       break;
     case "ticket_message":
       if (work.incoming(String(frame.ticket_id), frame.message)) {
