@@ -20,6 +20,7 @@ from types import GeneratorType
 from django.db.models import Q
 from django.utils import timezone
 
+from agents.audit import audit_actor_name
 from agents.models import Agent, AuditEntry, User
 
 EXPORT_FORMAT_VERSION = 1
@@ -103,21 +104,9 @@ def _presence(agent: Agent) -> dict:
     }
 
 
-def _own_decision(decision: dict, *, agent_id: str) -> dict:
-    """The decision record as it concerns this agent: the other candidates' scores stay (they explain
-    the ranking) but not who they were."""
-    decision = dict(decision)
-    decision["runners_up"] = [
-        {key: value for key, value in runner.items() if key != "agent_id"} for runner in decision.get("runners_up", [])
-    ]
-    winner = decision.get("winner")
-    if isinstance(winner, dict) and winner.get("agent_id") != agent_id:
-        decision["winner"] = {"score": winner.get("score")}
-    return decision
-
-
 def _offers(agent: Agent) -> Iterator[dict]:
     from dispatch.models import Offer
+    from dispatch.serializers import decision_for_agent
 
     offers = Offer.objects.filter(agent=agent).select_related("policy").order_by("created_at", "pk")
     for offer in offers.iterator(chunk_size=CHUNK_ROWS):
@@ -137,7 +126,8 @@ def _offers(agent: Agent) -> Iterator[dict]:
                 "detail": offer.pay_estimate_detail,
             },
             "why": offer.why,
-            "decision": _own_decision(offer.decision, agent_id=str(agent.pk)),
+            # Their own score and reasons: the same view as the offer API gives them, no colleague in it.
+            "decision": decision_for_agent(offer.decision, agent_id=agent.pk),
             "policy_version": offer.policy.version,
         }
 
@@ -322,7 +312,7 @@ def _audit(agent: Agent) -> Iterator[dict]:
     for entry in audit_entries_about(agent).iterator(chunk_size=CHUNK_ROWS):
         yield {
             "at": _when(entry.at),
-            "by": "you" if entry.actor_id == agent.user_id else entry.actor_label,
+            "by": "you" if entry.actor_id == agent.user_id else audit_actor_name(entry),
             "action": entry.action,
             "subject": f"{entry.subject_type}:{entry.subject_id}",
             "reason": entry.reason,

@@ -79,7 +79,8 @@ def login_failure_record(*, username: str) -> LoginLocked | None:
                 f"{counted.count} failed sign-ins within {settings.LOGIN_LOCKOUT_WINDOW_SECONDS // 60} min; "
                 f"locked until {locked_until:%Y-%m-%d %H:%M} UTC."
             ),
-            data={"username": username, "failures": counted.count, "locked_until": locked_until.isoformat()},
+            # The subject names the person (by id); no copy of the username, which pseudonymisation replaces.
+            data={"user_id": user.pk, "failures": counted.count, "locked_until": locked_until.isoformat()},
         )
     return LoginLocked(locked_until=locked_until)
 

@@ -12,6 +12,5 @@ urlpatterns = [
     path("agent/profile/", console.profile, name="agent-profile"),
     path("agent/earnings/", console.earnings, name="agent-earnings"),
     path("agent/shifts/", console.shifts, name="agent-shifts"),
-    path("supervisor/", views.supervisor_home, name="supervisor-home"),
     path("finance/", views.finance_home, name="finance-home"),
 ]

@@ -96,11 +96,6 @@ def home(request):
     return redirect(target)
 
 
-@role_required(Role.SUPERVISOR)
-def supervisor_home(request):
-    return render(request, "agents/supervisor_home.html")
-
-
 @role_required(Role.FINANCE)
 def finance_home(request):
     return render(request, "agents/finance_home.html")

@@ -18,6 +18,7 @@ from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from agents.audit import audit_actor_name
 from agents.models import Agent, AuditEntry
 from dispatch.alerts import alerts_for_board
 from dispatch.models import Offer, OfferStatus, Shift
@@ -367,12 +368,16 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict]:
     for message in Message.objects.filter(ticket=ticket).select_related("author_agent").order_by("seq"):
         author = message.author_agent.display_name if message.author_agent else message.author_kind
         events.append({"at": message.at, "kind": "message", "author": author, "text": message.text})
-    for entry in AuditEntry.objects.filter(subject_type="ticket", subject_id=str(ticket.pk)).order_by("at"):
+    for entry in (
+        AuditEntry.objects.filter(subject_type="ticket", subject_id=str(ticket.pk))
+        .select_related("actor")
+        .order_by("at")
+    ):
         events.append(
             {
                 "at": entry.at,
                 "kind": entry.action,
-                "text": f"{entry.action} by {entry.actor_label}" + (f": {entry.reason}" if entry.reason else ""),
+                "text": f"{entry.action} by {audit_actor_name(entry)}" + (f": {entry.reason}" if entry.reason else ""),
                 "data": entry.data,
             }
         )
@@ -673,11 +678,13 @@ def coverage(*, days: int = 14, now=None) -> dict:
 
 def policy_history(*, limit: int = 50) -> list[dict]:
     """Every policy change with who, when, why, before and after (from the audit log)."""
-    entries = AuditEntry.objects.filter(action="dispatch_policy.changed").order_by("-at")[:limit]
+    entries = (
+        AuditEntry.objects.filter(action="dispatch_policy.changed").select_related("actor").order_by("-at")[:limit]
+    )
     return [
         {
             "at": entry.at.isoformat(),
-            "by": entry.actor_label,
+            "by": audit_actor_name(entry),
             "reason": entry.reason,
             "from_version": entry.data.get("from_version"),
             "to_version": entry.data.get("to_version"),

@@ -1,10 +1,11 @@
-"""The supervisor's pages, under /supervisor/ (the board itself is /supervisor/, see agents.page_urls)."""
+"""The supervisor's pages, under /supervisor/ (the live board is /supervisor/ itself)."""
 
 from django.urls import path
 
 from dispatch import pages
 
 urlpatterns = [
+    path("supervisor/", pages.board_page, name="supervisor-home"),
     path("supervisor/tickets/", pages.tickets_page, name="supervisor-tickets"),
     path("supervisor/tickets/<uuid:ticket_id>/", pages.ticket_page, name="supervisor-ticket"),
     path("supervisor/pool/", pages.pool_page, name="supervisor-pool"),

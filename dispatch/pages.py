@@ -1,7 +1,6 @@
-"""Server-rendered pages of the supervisor's console (/supervisor/...). The live board is board_page
-(supervisor/board.html: each figure with its definition; board.js fills in the numbers over
-/ws/supervisor/). The landing page /supervisor/ still renders agents/templates/agents/supervisor_home.html
-(agents.views.supervisor_home) until its route is pointed here.
+"""Server-rendered pages of the supervisor's console (/supervisor/...). The landing page /supervisor/ is
+the live board, board_page (supervisor/board.html: each figure with its definition; board.js fills in
+the numbers over /ws/supervisor/).
 
 Views are thin: read through dispatch.board, write through the services, then redirect (POST, redirect,
 GET). A refused action shows its reason at the top of the page and changes nothing.
@@ -15,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
+from agents.audit import audit_actor_name
 from agents.models import Agent, AuditEntry, Role, Skill, SuspensionAppeal
 from agents.services import (
     agent_pseudonymisation_blockers,
@@ -250,7 +250,12 @@ def agent_page(request, agent_id):
             "agent": agent,
             "row": rows[0] if rows else None,
             "skills": Skill.objects.order_by("code"),
-            "history": AuditEntry.objects.filter(subject_type="agent", subject_id=str(agent.pk)).order_by("-at")[:30],
+            "history": [
+                {"at": entry.at, "action": entry.action, "by": audit_actor_name(entry), "reason": entry.reason}
+                for entry in AuditEntry.objects.filter(subject_type="agent", subject_id=str(agent.pk))
+                .select_related("actor")
+                .order_by("-at")[:30]
+            ],
             "appeals": agent.appeals.select_related("suspended_by", "decided_by").order_by("-submitted_at")[:10],
             "pseudonymise_blockers": [] if agent.pseudonymised_at else agent_pseudonymisation_blockers(agent=agent),
         },

@@ -262,7 +262,8 @@ def appeal_submit(*, agent: Agent, text: str) -> SuspensionAppeal:
             )
     except IntegrityError as exc:
         raise DomainError("appeal_pending", "You have an appeal waiting for a decision already.") from exc
-    audit_record(actor=agent.user, action="agent.appealed", subject=agent, reason=text[:2000])
+    # The appeal's text stays on the appeal (pseudonymisation rewrites it there); the log points to it.
+    audit_record(actor=agent.user, action="agent.appealed", subject=agent, data={"appeal": str(appeal.pk)})
     events.send_to_supervisors_on_commit(
         {
             "type": "appeal",

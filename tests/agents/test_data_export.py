@@ -131,7 +131,10 @@ def test_an_agent_downloads_everything_the_platform_holds_about_them(history):
     accepted, declined = offers[str(history["offer"].pk)], offers[str(history["declined"].pk)]
     assert accepted["status"] == "accepted" and accepted["answered_at"]
     assert accepted["why"] == history["offer"].why and accepted["why"]
-    assert accepted["decision"]["winner"]["agent_id"] == str(mia.pk)
+    # Their own score and its parts, as the offer API shows them; no colleague's id or score.
+    assert accepted["decision"]["score"] == history["offer"].decision["winner"]["score"]
+    assert accepted["decision"]["components"] == history["offer"].decision["winner"]["components"]
+    assert "runners_up" not in accepted["decision"]
     assert accepted["pay_estimate"]["currency"] == "EUR" and Decimal(accepted["pay_estimate"]["amount"]) > 0
     assert accepted["surge"] and accepted["policy_version"] == history["offer"].policy.version
     assert declined["status"] == "declined" and declined["decline_reason"] == "lunch"
