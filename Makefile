@@ -14,15 +14,17 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(PY) -m config.runplatform
+	$(PY) -m ops.runplatform
 
 test: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 # The benchmark (docs/benchmarks.md): starts its own platform on PostgreSQL and Redis (DATABASE_URL,
 # REDIS_URL; default database dispatch_bench, Redis database 8), under 10 minutes. BENCH_ARGS=--quick.

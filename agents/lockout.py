@@ -2,7 +2,7 @@
 
 LOGIN_LOCKOUT_FAILURES wrong passwords within LOGIN_LOCKOUT_WINDOW_SECONDS lock the username for
 LOGIN_LOCKOUT_SECONDS; while locked even the right password is refused, with the time to try again.
-A successful sign-in clears the count. Counters live in Redis (config.ratelimit), shared by every
+A successful sign-in clears the count. Counters live in Redis (core.ratelimit), shared by every
 process. Unknown usernames are counted and locked the same way, so the answer never tells whether an
 account exists; only locks of real accounts go to the audit log, where a supervisor sees them.
 """
@@ -14,9 +14,9 @@ from django.core.cache import cache
 from django.utils import timezone
 from redis import RedisError
 
-from agents.audit import audit_record
 from agents.models import Agent, User
-from config.ratelimit import RateLimited, identity_digest, window_count_increment, window_count_reset
+from core.audit import audit_record
+from core.ratelimit import RateLimited, identity_digest, window_count_increment, window_count_reset
 
 
 class LoginLocked(RateLimited):
@@ -46,7 +46,7 @@ def login_lockout_check(*, username: str) -> None:
     try:
         locked_until = cache.get(_lock_key(username))
     except RedisError:
-        return  # see config.ratelimit: a cache outage does not lock everybody out
+        return  # see core.ratelimit: a cache outage does not lock everybody out
     if locked_until is not None and locked_until > timezone.now():
         raise LoginLocked(locked_until=locked_until)
 

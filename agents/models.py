@@ -1,5 +1,7 @@
 import uuid
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -99,7 +101,7 @@ class Agent(models.Model):
     payout_country = models.CharField(max_length=2, blank=True)
 
     notification_preferences = models.JSONField(default=dict, blank=True)
-    # Set once, when a supervisor replaced the departed agent's personal data (agents.services.agent_pseudonymise).
+    # Set once, when a supervisor replaced the departed agent's personal data (actions.people.agent_pseudonymise).
     pseudonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -215,26 +217,6 @@ class PersonToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
-class AuditEntry(models.Model):
-    """A significant decision: who, what, on whom, why, when. Append-only, enforced by the database."""
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    actor_label = models.CharField(max_length=150)
-    action = models.CharField(max_length=60, db_index=True)
-    subject_type = models.CharField(max_length=40)
-    subject_id = models.CharField(max_length=64)
-    reason = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["subject_type", "subject_id", "at"], name="audit_subject_idx")]
-        verbose_name_plural = "audit entries"
-
-    def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.subject_type}:{self.subject_id}"
-
-
 class SuspensionAppeal(models.Model):
     """An agent's answer to a suspension, decided by a supervisor other than the one who suspended."""
 
@@ -260,3 +242,50 @@ class SuspensionAppeal(models.Model):
             # Four eyes, as the database's last word (the service refuses first, with the reason).
             models.CheckConstraint(condition=~Q(decided_by=F("suspended_by")), name="appeal_decided_by_other"),
         ]
+
+
+class Shift(models.Model):
+    """A slot supervisors publish and agents book: a time window, what it needs, how many places, and an
+    hourly minimum-earnings guarantee for agents online through it (paid by payouts, not here).
+
+    `booked_count` is moved only by conditional UPDATEs (agents.shifts), so places are never overbooked.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    starts_at = models.DateTimeField(db_index=True)
+    ends_at = models.DateTimeField()
+    languages = models.JSONField(default=list, blank=True)
+    skills = models.JSONField(default=list, blank=True)
+    places = models.PositiveSmallIntegerField()
+    booked_count = models.PositiveSmallIntegerField(default=0)
+    hourly_guarantee_amount = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0.00"))
+    hourly_guarantee_currency = models.CharField(max_length=3, default="EUR")
+    note = models.CharField(max_length=200, blank=True)
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    published_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="shift_ends_after_start"),
+            models.CheckConstraint(condition=Q(places__gte=1), name="shift_places_positive"),
+            models.CheckConstraint(condition=Q(booked_count__lte=models.F("places")), name="shift_not_overbooked"),
+            models.CheckConstraint(condition=Q(hourly_guarantee_amount__gte=0), name="shift_guarantee_not_negative"),
+        ]
+        db_table = "dispatch_shift"  # kept when shifts moved from dispatch to agents
+
+    def __str__(self):
+        return f"shift {self.starts_at:%Y-%m-%d %H:%M}-{self.ends_at:%H:%M} ({self.booked_count}/{self.places})"
+
+
+class ShiftBooking(models.Model):
+    """An agent's place on a shift. Releasing deletes the row (the audit log keeps the history)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    shift = models.ForeignKey(Shift, on_delete=models.CASCADE, related_name="bookings")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="shift_bookings")
+    booked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shift", "agent"], name="shift_booking_once_per_agent")]
+        db_table = "dispatch_shiftbooking"  # kept when shifts moved from dispatch to agents

@@ -1,3 +1,5 @@
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from agents.models import Role
@@ -34,3 +36,20 @@ class IsPerson(_HasRole):
 def role_permission(*roles: str) -> type[BasePermission]:
     """A permission class admitting any of `roles`, e.g. role_permission("agent", "finance")."""
     return type("HasRole_" + "_".join(roles), (_HasRole,), {"roles": tuple(roles)})
+
+
+def role_required(role: str):
+    """A page for one role: others are refused (403), anonymous visitors sent to sign in."""
+
+    def decorator(view):
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if request.user.role != role:
+                raise PermissionDenied(f"This page is for the {role} role.")
+            return view(request, *args, **kwargs)
+
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return wrapped
+
+    return decorator

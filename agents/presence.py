@@ -4,6 +4,8 @@ An agent chooses online / away / offline; their sockets say whether they can act
 A lost connection is not "offline" at once: after `presence_grace_seconds` without any socket the
 sweep sets the agent offline, and after `requeue_after_seconds` their open tickets go back to the queue
 (dispatch.services.tickets_requeue_for_absent_agents). Several tabs are several connections of one agent.
+An agent who goes online (or opens a socket while online) may be offered work: actions.people tells
+dispatch.
 
 Each stretch online is a PresenceInterval row (shift guarantees are paid on it). Only presence_set opens
 and closes intervals, in the transaction that changes the presence; connect and heartbeat, the hot path of
@@ -19,8 +21,9 @@ from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from agents.events import agent_status_push
 from agents.models import Agent, AgentConnection, PresenceInterval
-from config.errors import InvalidInput
+from core.errors import InvalidInput
 
 # A socket that has not pinged for this long belongs to a process that died without closing it.
 STALE_CONNECTION_SECONDS = 90
@@ -58,12 +61,7 @@ def presence_connect(*, agent_id, channel_name: str) -> Agent:
         update_fields=["agent", "last_seen_at"],
     )
     _recount_sockets(agent_id, now=now)
-    agent = Agent.objects.get(pk=agent_id)
-    if agent.presence == Agent.Presence.ONLINE:
-        from dispatch.services import agent_dispatch_on_commit
-
-        agent_dispatch_on_commit(agent_id=agent_id)
-    return agent
+    return Agent.objects.get(pk=agent_id)
 
 
 @transaction.atomic
@@ -74,7 +72,7 @@ def presence_disconnect(*, agent_id, channel_name: str) -> None:
 
 def presence_heartbeat(*, channel_names) -> int:
     """Mark sockets alive. Each server process reports all the sockets it holds in one statement every
-    HEARTBEAT_WRITE_SECONDS (dispatch.consumers), so a ping costs no write however many agents are
+    HEARTBEAT_WRITE_SECONDS (console.consumers), so a ping costs no write however many agents are
     connected; the sockets of a process that died stop being marked and the sweep closes them."""
     if not channel_names:
         return 0
@@ -94,8 +92,6 @@ def presence_set(*, agent: Agent, status: str, reason: str = "", online_until=No
     `online_until`: when an agent leaves online, the moment they were last reachable if that was before
     now (the sweep passes when the last socket closed); online time and the interval end there.
     """
-    from dispatch.events import agent_status_push
-    from dispatch.services import agent_dispatch_on_commit
 
     if status not in Agent.Presence.values:
         raise InvalidInput({"status": [f"Presence must be one of {', '.join(Agent.Presence.values)}, not {status!r}."]})
@@ -121,8 +117,6 @@ def presence_set(*, agent: Agent, status: str, reason: str = "", online_until=No
             PresenceInterval.objects.create(agent_id=agent.pk, started_at=now)
         agent.refresh_from_db()
         agent_status_push(agent=agent)
-    if status == Agent.Presence.ONLINE:
-        agent_dispatch_on_commit(agent_id=agent.pk)
     return agent
 
 

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from agents.payout_details import mask_iban
 from agents.selectors import agent_languages, agent_skills
-from config.api import StrictSerializer
+from core.rest import StrictSerializer
 
 LANGUAGE_CODES = frozenset(lang.alpha_2 for lang in pycountry.languages if hasattr(lang, "alpha_2"))
 

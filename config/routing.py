@@ -1,7 +1,7 @@
 from django.urls import path
 
-from dispatch.consumers import AgentConsumer
-from dispatch.supervisor_consumer import SupervisorConsumer
+from console.consumers import AgentConsumer
+from supervisor.consumers import SupervisorConsumer
 
 websocket_urlpatterns = [
     path("ws/agent/", AgentConsumer.as_asgi()),

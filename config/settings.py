@@ -32,10 +32,19 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
-    "agents",
-    "tickets",
-    "dispatch",
-    "payouts",
+    # Layered, imports only downward (docs/architecture.md; the import-linter contract in pyproject.toml):
+    "core",  # errors, pushes on commit, the audit log, rate limits
+    "agents",  # people: accounts, agents, skills, presence, capacity, shifts
+    "tickets",  # escalations, the lifecycle, holding, messages, the webhook outbox
+    "payouts",  # rate cards, pay, the ledger, floors, guarantees, payout batches
+    "dispatch",  # the engine: policy, eligibility, ranking, surge, offers
+    "actions",  # verbs that span apps (resolve, requeue, suspend, ...)
+    "api",  # the REST API
+    "accounts",  # sign-in, each role's home, the algorithm notice
+    "console",  # the agent's console and socket
+    "supervisor",  # the supervisor's console and socket
+    "finance",  # finance's pages
+    "ops",  # health, demo data, the load simulator's command, the process runner
 ]
 
 MIDDLEWARE = [
@@ -44,7 +53,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "config.middleware.NulCharactersRefusedMiddleware",
+    "core.middleware.NulCharactersRefusedMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -165,9 +174,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payouts.tasks.shift_guarantee_close_task",
         "schedule": env.float("SHIFT_GUARANTEE_CLOSE_SECONDS", default=300.0),
     },
-    # Deletes or anonymises what is past the retention periods the algorithm notice states (payouts.retention).
+    # Deletes or anonymises what is past the retention periods the algorithm notice states (actions.retention).
     # Daily would do; hourly, each run time-boxed, also works off a backlog without a long transaction.
-    "retention": {"task": "payouts.tasks.retention_enforce_task", "schedule": 3600.0},
+    "retention": {"task": "actions.tasks.retention_enforce_task", "schedule": 3600.0},
+    # Ends wrap-ups whose timer task was lost (the timer itself is a countdown task per wrap-up).
+    "wrap-up-sweep": {"task": "actions.tasks.wrap_up_sweep_task", "schedule": 5.0},
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
@@ -204,14 +215,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
-    "DEFAULT_PARSER_CLASSES": ["config.api.JSONParserRefusingNul"],
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.rest.JSONParserRefusingNul"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Dispatch platform API",
-    "DESCRIPTION": "Escalation intake, dispatch, agents, pay and payouts. See CONTRACT.md.",
+    "DESCRIPTION": "Escalation intake from the bot platform, offers and work for agents, the supervisor's tools, "
+    "pay and payout batches. Bearer tokens from POST /api/v1/auth/token/ (people) or an integration's token.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -221,7 +233,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "config.api.error_responses_document",
+        "core.rest.error_responses_document",
     ],
 }
 
@@ -276,7 +288,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact_ibans": {"()": "config.log_redaction.IbanRedactingFilter"}},
+    "filters": {"redact_ibans": {"()": "core.log_redaction.IbanRedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_ibans"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

@@ -13,10 +13,10 @@ from django.db.models import QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from agents.audit import audit_record
-from agents.models import AuditEntry
-from config.errors import DomainError, InvalidInput, NotFound
-from dispatch import events
+from core import events
+from core.audit import audit_record
+from core.errors import DomainError, InvalidInput, NotFound
+from core.models import AuditEntry
 from dispatch.models import SupervisorAlert
 
 ACKNOWLEDGED = "alert.acknowledged"

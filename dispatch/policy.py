@@ -2,7 +2,10 @@
 
 from django.db import IntegrityError, transaction
 
+from core.audit import audit_record
+from core.errors import InvalidInput
 from dispatch.models import DispatchPolicy
+from dispatch.serializers import POLICY_FIELDS
 
 
 def policy_current() -> DispatchPolicy:
@@ -19,15 +22,10 @@ def policy_current() -> DispatchPolicy:
 
 @transaction.atomic
 def policy_update(*, actor, changes: dict, change_reason: str = "") -> DispatchPolicy:
-    """Write the next policy version with `changes` applied; recorded with who, when, before and after,
-    and published to agents as a new version of the algorithm notice listing what changed."""
-    from agents.audit import audit_record
-    from config.errors import InvalidInput
-    from dispatch.serializers import POLICY_FIELDS
-    from payouts.notice import algorithm_notice_baseline, algorithm_notice_publish_change
+    """Write the next policy version with `changes` applied; recorded with who, when, before and after.
+    (Agents are told through the algorithm notice: actions.rules.policy_change.)"""
 
     current = policy_current()
-    algorithm_notice_baseline()
     values = {name: getattr(current, name) for name in POLICY_FIELDS}
     values.update(changes)
     if values["surge_min"] > values["surge_max"]:
@@ -45,7 +43,6 @@ def policy_update(*, actor, changes: dict, change_reason: str = "") -> DispatchP
         reason=change_reason,
         data={"from_version": current.version, "to_version": policy.version, "before": before, "after": after},
     )
-    algorithm_notice_publish_change(actor=actor, changes=change_reason)
     return policy
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from agents.models import Agent, AgentLanguage, AgentSkill
-from dispatch.models import Offer, OfferStatus, ShiftBooking
+from agents.models import Agent, AgentLanguage, AgentSkill, Role, ShiftBooking
+from core.errors import NotFound
+from dispatch.models import Offer, OfferStatus
 from tickets.models import Ticket, TicketSkill, TicketStatus
 
 
@@ -218,3 +219,72 @@ def pending_offers_for_agent(*, agent: Agent) -> QuerySet[Offer]:
 
 def offers_for_ticket(*, ticket: Ticket) -> QuerySet[Offer]:
     return Offer.objects.filter(ticket=ticket).select_related("agent", "policy").order_by("created_at")
+
+
+def reassign_problems(*, ticket: Ticket, agent: Agent) -> list[str]:
+    """Why `agent` may not be given `ticket` now (empty: they may). The contract's rule: active, online
+    on a socket, room under max_concurrent, the ticket's language, every required skill at the level in
+    force (after the escalation steps' relaxation)."""
+    problems = []
+    if agent.status != Agent.Status.ACTIVE:
+        problems.append(f"{agent.display_name} is {agent.status}, not active.")
+    if not dispatch_pool().filter(pk=agent.pk).exists():
+        problems.append(f"{agent.display_name} is not online.")
+    if agent.active_tickets >= agent.max_concurrent:
+        problems.append(f"{agent.display_name} is at capacity ({agent.active_tickets}/{agent.max_concurrent}).")
+    if not AgentLanguage.objects.filter(agent=agent, code=ticket.language).exists():
+        problems.append(f"{agent.display_name} does not speak '{ticket.language}'.")
+    levels = dict(AgentSkill.objects.filter(agent=agent).values_list("skill__code", "level"))
+    for requirement in skill_requirements(ticket=ticket, skill_relaxation=ticket.skill_relaxation):
+        if levels.get(requirement.code, 0) < requirement.level:
+            problems.append(
+                f"{agent.display_name} lacks {requirement.code} at level {requirement.level} "
+                f"(has {levels.get(requirement.code, 0)})."
+            )
+    if ticket.assigned_agent_id == agent.pk and ticket.status == TicketStatus.ASSIGNED:
+        problems.append(f"{agent.display_name} holds this ticket already.")
+    return problems
+
+
+def reassign_candidates(*, ticket: Ticket, limit: int = 50) -> list[dict]:
+    """Online agents who speak the ticket's language, each with the reasons they may not take it."""
+    candidates = (
+        dispatch_pool()
+        .filter(language_rows__code=ticket.language)
+        .order_by("active_tickets", "display_name")
+        .distinct()[:limit]
+    )
+    return [
+        {
+            "id": str(agent.pk),
+            "display_name": agent.display_name,
+            "problems": reassign_problems(ticket=ticket, agent=agent),
+        }
+        for agent in candidates
+    ]
+
+
+# Who may read a ticket depends on offers (an agent reads what is offered to them), so it is answered here.
+
+
+def ticket_visible_to(*, user, queryset: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:
+    """The tickets `user` may read: an integration its own; an agent the ones assigned to them or offered
+    to them right now (the agent sees everything before accepting); a supervisor all."""
+    tickets = queryset if queryset is not None else Ticket.objects.all()
+    role = user.role
+    if role == Role.SUPERVISOR:
+        return tickets
+    if role == Role.INTEGRATION:
+        return tickets.filter(integration__user=user)
+    if role == Role.AGENT:
+        offered = Offer.objects.filter(agent__user=user, status="pending").values("ticket_id")
+        return tickets.filter(Q(assigned_agent__user=user) | Q(pk__in=offered))
+    return tickets.none()
+
+
+def ticket_get_for(*, user, ticket_id, queryset: QuerySet[Ticket] | None = None) -> Ticket:
+    """The ticket if `user` may read it, else NotFound (never 403: its existence is not disclosed)."""
+    ticket = ticket_visible_to(user=user, queryset=queryset).filter(pk=ticket_id).first()
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket

@@ -3,7 +3,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api import StrictSerializer
+from core.rest import StrictSerializer
 from dispatch.escalation import validate_steps
 
 

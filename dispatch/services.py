@@ -22,12 +22,15 @@ from django.db.models import F, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 
 from agents.models import Agent
-from config.errors import DomainError, NotFound
+from agents.presence import presence_set
+from agents.services import agent_capacity_claim
+from core import events as pushes
+from core.errors import DomainError, NotFound
 from dispatch import events
 from dispatch.escalation import Stage, escalation_stages, stage_reached
 from dispatch.models import DispatchPolicy, Offer, OfferStatus, SupervisorAlert, WithdrawReason
 from dispatch.policy import policy_current
-from dispatch.ranking import score_agent, why_in_plain_words
+from dispatch.ranking import offers_per_online_hour, score_agent, why_in_plain_words
 from dispatch.selectors import (
     EXCLUSION_REASONS,
     dispatch_pool,
@@ -38,11 +41,13 @@ from dispatch.selectors import (
     shortlist,
     skill_requirements,
 )
-from dispatch.surge import surge_current
+from dispatch.surge import surge_current, surge_update
+from payouts.services import pay_estimate
 from tickets.lifecycle import IllegalTransition, ticket_transition
 from tickets.locks import ticket_lock
 from tickets.models import AssignmentEnd, Ticket, TicketSkill, TicketStatus
-from tickets.services import TicketHeld, assignment_end, assignment_open, wrap_ups_end_due
+from tickets.services import TicketHeld, assignment_end, assignment_open
+from tickets.webhooks import webhook_event_record
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +182,7 @@ def supervisor_alert_raise(*, kind: str, message: str, ticket=None, agent=None) 
             alert = SupervisorAlert.objects.create(kind=kind, ticket=ticket, agent=agent, message=message)
     except IntegrityError:
         return None
-    events.send_to_supervisors_on_commit(
+    pushes.send_to_supervisors_on_commit(
         {
             "type": "alert",
             "id": str(alert.id),
@@ -215,7 +220,6 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
     Returns the offers made (none when the ticket is not queued, is being dispatched by someone
     else, or nobody is eligible: it then stays queued for the next trigger or sweep).
     """
-    from payouts.services import pay_estimate
 
     with transaction.atomic():
         ticket = ticket_lock(ticket_id=ticket_id, skip_locked=True)
@@ -394,9 +398,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                 if offer.status == OfferStatus.PENDING:  # past expires_at, the expiry task has not run yet
                     offer.status = OfferStatus.EXPIRED
                 raise OfferUnavailable(_unavailable_message(offer))
-            has_room = Agent.objects.filter(
-                pk=agent.pk, status=Agent.Status.ACTIVE, active_tickets__lt=F("max_concurrent")
-            ).update(active_tickets=F("active_tickets") + 1, has_pending_offer=False, missed_offers_in_row=0)
+            has_room = agent_capacity_claim(agent_id=agent.pk, has_pending_offer=False, missed_offers_in_row=0)
             if not has_room:
                 if not Agent.objects.filter(pk=agent.pk, status=Agent.Status.ACTIVE).exists():
                     raise DomainError("not_active", "Your account is not active, so you cannot take new tickets.")
@@ -409,7 +411,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                     now=now,
                     assigned_agent=agent,
                 )
-                assignment_open(ticket=ticket, agent_id=agent.pk, now=now, offer_id=offer.pk)
+                assignment_open(ticket=ticket, agent_id=agent.pk, now=now, offer=offer)
             except (IllegalTransition, TicketHeld) as exc:
                 raise OfferUnavailable(
                     "The customer left, so the offer was withdrawn."
@@ -418,7 +420,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                 ) from exc
             _withdraw_pending(ticket=ticket, reason=WithdrawReason.TAKEN)
             offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
-            events.send_to_agent_on_commit(
+            pushes.send_to_agent_on_commit(
                 agent.pk, {"type": "assigned", "offer_id": str(offer.pk), "ticket_id": str(ticket.pk)}
             )
             _webhook(ticket=ticket, event="ticket.assigned", data={"agent": {"display_name": agent.display_name}})
@@ -429,7 +431,6 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
 
 
 def _webhook(*, ticket, event: str, data: dict) -> None:
-    from tickets.webhooks import webhook_event_record
 
     webhook_event_record(ticket=ticket, event=event, data=data)
 
@@ -497,7 +498,6 @@ def offer_expire(*, offer_id) -> bool:
 
 
 def _count_missed_offer(agent: Agent) -> None:
-    from agents.presence import presence_set
 
     Agent.objects.filter(pk=agent.pk).update(missed_offers_in_row=F("missed_offers_in_row") + 1)
     agent.refresh_from_db()
@@ -603,7 +603,7 @@ def tickets_requeue_for_absent_agents(*, policy: DispatchPolicy) -> int:
                 if ticket is None or ticket.status != TicketStatus.ASSIGNED or ticket.assigned_agent_id != agent.pk:
                     continue
                 ticket_return_to_queue(ticket=ticket, reason=AssignmentEnd.AGENT_GONE)
-                events.send_to_agent_on_commit(
+                pushes.send_to_agent_on_commit(
                     agent.pk,
                     {
                         "type": "ticket_requeued",
@@ -627,8 +627,6 @@ def pool_median_offer_rate_update() -> float:
     """The online pool's median offers per online hour, cached for the fairness score."""
     from statistics import median
 
-    from dispatch.ranking import offers_per_online_hour
-
     now = timezone.now()
     rates = [
         offers_per_online_hour(agent, now=now)
@@ -643,13 +641,11 @@ def pool_median_offer_rate_update() -> float:
 
 def dispatch_sweep() -> dict:
     """The periodic safety net: expire overdue offers, requeue orphans, serve the queue, update surge."""
-    from dispatch.surge import surge_update
 
     policy = policy_current()
     result = {
         "expired": offers_expire_overdue(),
         "orphans_requeued": tickets_requeue_orphaned(),
-        "wrap_ups_ended": wrap_ups_end_due(),
     }
     result["surge"] = str(surge_update(policy=policy))
     # The median moves slowly and scanning the whole online pool is not free: every 30 s is enough.

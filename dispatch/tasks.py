@@ -3,7 +3,9 @@
 from celery import shared_task
 from django.db import OperationalError
 
+from agents.presence import presence_sweep
 from dispatch import services
+from dispatch.policy import policy_current
 
 TRANSIENT = (OperationalError,)  # deadlock detected, serialization failure, lost connection
 
@@ -38,8 +40,6 @@ def dispatch_sweep_task() -> dict:
 
 @shared_task(autoretry_for=TRANSIENT, max_retries=2, expires=10)
 def presence_sweep_task() -> dict:
-    from agents.presence import presence_sweep
-    from dispatch.policy import policy_current
 
     policy = policy_current()
     return {

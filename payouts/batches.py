@@ -17,9 +17,10 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from rest_framework import status
 
-from agents.audit import audit_record
+from agents.models import Agent
 from agents.payout_details import payout_details_problem
-from config.errors import DomainError, InvalidInput, NotFound
+from core.audit import audit_record
+from core.errors import DomainError, InvalidInput, NotFound
 from payouts import exports
 from payouts.models import (
     PayLine,
@@ -83,7 +84,6 @@ def payout_batch_create(*, actor, period_start: dt.date, period_end: dt.date, cu
             f"{period_start:%Y-%m-%d} and {period_end:%Y-%m-%d}.",
             http_status=status.HTTP_409_CONFLICT,
         )
-    from agents.models import Agent
 
     agents = Agent.objects.in_bulk([row["agent_id"] for row in totals])
     batch_id = PayoutBatch._meta.pk.default()

@@ -23,7 +23,7 @@ from lxml import etree
 from sepaxml import SepaTransfer
 
 from agents.payout_details import normalise_bic, normalise_iban
-from config.errors import DomainError
+from core.errors import DomainError
 
 CSV_COLUMNS = ["agent_id", "agent_name", "iban", "bic", "amount", "currency", "reference", "period_start", "period_end"]
 SEPA_VERSIONS = ("pain.001.001.09", "pain.001.001.03")

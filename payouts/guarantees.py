@@ -30,8 +30,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from agents.models import PresenceInterval, ShiftBooking
 from payouts import formula
-from payouts.models import SHIFT_GUARANTEE_EARNING_KINDS, PayLine, PayLineKind, ShiftGuaranteeClose, TicketPay
+from payouts.models import (
+    PAYABLE_STATUSES,
+    SHIFT_GUARANTEE_EARNING_KINDS,
+    PayLine,
+    PayLineKind,
+    ShiftGuaranteeClose,
+    TicketPay,
+)
+from tickets.models import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +78,6 @@ def shift_guarantee_window(shift) -> tuple[dt.datetime, dt.datetime] | None:
 
 def online_intervals_within(*, agent_id, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
     """The agent's online stretches clipped to [start, end); an interval still open runs to `end`."""
-    from agents.models import PresenceInterval
 
     rows = (
         PresenceInterval.objects.filter(agent_id=agent_id, started_at__lt=end)
@@ -212,8 +220,6 @@ def shift_guarantee_close_booking(*, booking) -> ShiftGuaranteeClose | None:
 
 
 def _unpaid_ticket_in_window(*, agent_id, start: dt.datetime, end: dt.datetime) -> bool:
-    from payouts.services import PAYABLE_STATUSES
-    from tickets.models import Ticket
 
     return Ticket.objects.filter(
         assigned_agent_id=agent_id,
@@ -229,7 +235,6 @@ def shift_guarantee_close_due(*, now: dt.datetime | None = None, wait_for_ticket
     settled yet. With `wait_for_ticket_pay`, a booking whose agent has a finished ticket in the window
     without pay is left for a later run (up to WAIT_FOR_TICKET_PAY after the end), so that the ticket's
     pay is counted as earnings. Safe to run twice and concurrently. Returns how many were settled now."""
-    from dispatch.models import ShiftBooking
 
     now = now or timezone.now()
     bookings = (

@@ -1,7 +1,7 @@
 """Rate cards, the pay ledger, and payout batches.
 
 Money is always Decimal with two places, never float. The ledger (`PayLine`) is append-only in the
-database (see config/append_only.py); a correction is a new line.
+database (see core/append_only.py); a correction is a new line.
 """
 
 import uuid
@@ -14,6 +14,9 @@ from django.utils import timezone
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 RATE = {"max_digits": 10, "decimal_places": 4}
+
+# Cancelled counts when an agent was already working on it: the customer leaving does not void the work.
+PAYABLE_STATUSES = ("resolved", "handed_back", "cancelled")
 
 
 class RateCard(models.Model):
@@ -225,9 +228,9 @@ class ShiftGuaranteeClose(models.Model):
     when no top-up is due, so the agent sees that the guarantee was met."""
 
     booking = models.OneToOneField(
-        "dispatch.ShiftBooking", on_delete=models.PROTECT, primary_key=True, related_name="guarantee_close"
+        "agents.ShiftBooking", on_delete=models.PROTECT, primary_key=True, related_name="guarantee_close"
     )
-    shift = models.ForeignKey("dispatch.Shift", on_delete=models.PROTECT, related_name="guarantee_closes")
+    shift = models.ForeignKey("agents.Shift", on_delete=models.PROTECT, related_name="guarantee_closes")
     agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="shift_guarantee_closes")
     window_start = models.DateTimeField()
     window_end = models.DateTimeField(db_index=True)
@@ -378,8 +381,8 @@ class AlgorithmNotice(models.Model):
     effective_from = models.DateTimeField()
     # Why (the policy's change reason, the rate card's note, or what a person wrote when publishing).
     changes = models.TextField(blank=True)
-    # What differs from the version in force before it, as data (payouts.notice.notice_changes), shown in
-    # the reader's language by payouts.notice.change_lines.
+    # What differs from the version in force before it, as data (actions.notice.notice_changes), shown in
+    # the reader's language by actions.notice.change_lines.
     change_list = models.JSONField(default=list, blank=True)
     content = models.JSONField()
 

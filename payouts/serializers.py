@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from config.api import StrictSerializer
+from core.rest import StrictSerializer
 
 
 def money(value: Decimal) -> str:

@@ -20,11 +20,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, Sum
 from django.utils import timezone
 
-from agents.audit import audit_record
-from config.errors import DomainError, InvalidInput, NotFound
+from agents.models import Agent
+from core.audit import audit_record
+from core.errors import DomainError, InvalidInput, NotFound
 from payouts import formula, locks
+from payouts.guarantees import shift_guarantee_close_due
 from payouts.models import (
     FLOOR_EARNING_KINDS,
+    PAYABLE_STATUSES,
     EarningsPeriodClose,
     PayLine,
     PayLineKind,
@@ -32,14 +35,13 @@ from payouts.models import (
     ShiftGuaranteeClose,
     TicketPay,
 )
+from tickets.models import Assignment, Ticket
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CURRENCY = getattr(settings, "PAYOUT_DEFAULT_CURRENCY", "EUR")
 # The default card starts in the past so that every ticket ever seen has a card in force.
 DEFAULT_CARD_START = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-# Cancelled counts when an agent was already working on it: the customer leaving does not void the work.
-PAYABLE_STATUSES = ("resolved", "handed_back", "cancelled")
 
 
 # ---------------------------------------------------------------- rate cards
@@ -140,10 +142,8 @@ def rate_card_create(
     **values,
 ) -> RateCard:
     """A new version. The open-ended card in force when it starts is closed at its start; any other
-    overlap with a card of the same currency is refused (rate cards never overlap). Agents are told in
-    the algorithm notice: a new version from when the card applies lists what changed."""
-    from payouts.notice import algorithm_notice_baseline, algorithm_notice_publish_change
-
+    overlap with a card of the same currency is refused (rate cards never overlap). (Agents are told in
+    the algorithm notice: actions.rules.rate_card_change.)"""
     unknown = set(values) - set(RATE_CARD_FIELDS)
     if unknown:
         raise InvalidInput({name: ["Unknown field."] for name in sorted(unknown)})
@@ -160,7 +160,6 @@ def rate_card_create(
     _validate_rate_card(merged)
 
     cards = locks.rate_cards_of_currency(currency=currency)
-    algorithm_notice_baseline()
     for card in cards:
         # The open-ended card that started earlier is superseded at the new start: a new version, no overlap.
         supersedes = card.effective_to is None and card.effective_from < effective_from and effective_to is None
@@ -195,9 +194,6 @@ def rate_card_create(
         subject=card,
         reason=change_note,
         data={"version": version, "currency": currency, "effective_from": effective_from.isoformat()},
-    )
-    algorithm_notice_publish_change(
-        actor=actor, changes=change_note, effective_from=effective_from, effective_to=effective_to
     )
     return card
 
@@ -264,7 +260,6 @@ def csat_recorded_on_commit(*, ticket_id) -> None:
 
 
 def _payable_ticket(ticket_id):
-    from tickets.models import Ticket
 
     ticket = (
         Ticket.objects.select_related("assigned_agent")
@@ -283,19 +278,12 @@ def _payable_ticket(ticket_id):
 
 def _paid_assignment(ticket):
     """The final holder's assignment, once its slot is free (the wrap-up over): what is paid."""
-    from tickets.models import Assignment
 
     return (
         Assignment.objects.filter(ticket=ticket, agent_id=ticket.assigned_agent_id, released_at__isnull=False)
         .order_by("-started_at")
         .first()
     )
-
-
-def _accepted_offer(assignment):
-    from dispatch.models import Offer
-
-    return Offer.objects.filter(pk=assignment.offer_id).first() if assignment.offer_id else None
 
 
 def _line(*, agent_id, ticket, kind, amount, card, explanation, inputs, **extra) -> PayLine:
@@ -327,11 +315,10 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
         return None
     started_at, ended_at = assignment.started_at, assignment.ended_at
     card = rate_card_in_force(at=started_at)
-    offer = _accepted_offer(assignment)
-    surge = offer.surge if offer is not None else Decimal("1.00")
+    surge = assignment.pay_surge
     estimate = Decimal("0.00")
-    if offer is not None and offer.pay_estimate_currency == card.currency:
-        estimate = formula.money(offer.pay_estimate_amount)
+    if assignment.pay_estimate_amount is not None and assignment.pay_estimate_currency == card.currency:
+        estimate = formula.money(assignment.pay_estimate_amount)
 
     engaged_seconds = max(0, int((ended_at - started_at).total_seconds()))
     # The wrap-up the agent really took, from the end of the conversation to their slot being free.
@@ -373,7 +360,7 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
         "engaged_seconds": engaged_seconds,
         "after_contact_minutes": str(after_minutes),
         "minutes": str(minutes),
-        "offer_id": str(offer.pk) if offer is not None else None,
+        "offer_id": str(assignment.offer_id) if assignment.offer_id else None,
         "estimate": str(estimate),
         "reason": facts.reason,
         "priority": facts.priority,
@@ -668,8 +655,6 @@ def earnings_floor_close_period(*, period_start: dt.date) -> int:
 
     Shifts that ended are settled first (without waiting for late ticket pay), so that their guarantee
     top-ups are in the earnings the floor compares against."""
-    from agents.models import Agent
-    from payouts.guarantees import shift_guarantee_close_due
 
     if period_start.weekday() != 0:
         raise InvalidInput({"period_start": ["A period starts on a Monday."]})
@@ -707,7 +692,6 @@ LOST_PAY_TASK_SECONDS = 30
 def ticket_pay_sweep(*, limit: int = 500) -> int:
     """Compute the pay of finished, assigned tickets that have none, and the quality bonus of rated
     ones that qualify and have none (a lost task is repaired here). Returns the lines' tickets paid."""
-    from tickets.models import Ticket
 
     settled_before = timezone.now() - dt.timedelta(seconds=LOST_PAY_TASK_SECONDS)
     unpaid = list(

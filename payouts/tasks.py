@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from payouts import guarantees, retention, services
+from payouts import guarantees, services
 
 
 @shared_task(name="payouts.tasks.ticket_pay_task")
@@ -32,10 +32,3 @@ def ticket_pay_sweep_task() -> int:
 def shift_guarantee_close_task() -> int:
     """Settles the hourly guarantee of every booking of a shift that has ended (once per booking)."""
     return guarantees.shift_guarantee_close_due()
-
-
-@shared_task(name="payouts.tasks.retention_enforce_task")
-def retention_enforce_task() -> dict:
-    """Deletes or anonymises what is past the retention periods the algorithm notice states; a run stops
-    after RUN_BUDGET_SECONDS and the next one continues."""
-    return retention.retention_enforce(budget_seconds=retention.RUN_BUDGET_SECONDS)

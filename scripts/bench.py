@@ -436,9 +436,9 @@ def queued_count() -> int:
 
 class Bench:
     def __init__(self, *, sizes: Sizes, only: set[str], report: Report, platform_: Platform, population, receiver):
-        from dispatch.loadsim.agents import AgentBehaviour, AgentPool
-        from dispatch.loadsim.intake import TicketStream
-        from dispatch.loadsim.stats import SimStats
+        from tools.loadsim.agents import AgentBehaviour, AgentPool
+        from tools.loadsim.intake import TicketStream
+        from tools.loadsim.stats import SimStats
 
         self.sizes = sizes
         self.only = only
@@ -512,7 +512,7 @@ class Bench:
     async def warm_up(self) -> None:
         """A few unmeasured escalations first: the first requests of a fresh process pay for imports,
         connection pools and caches, which is not what any step measures."""
-        from dispatch.loadsim.run import wait_for
+        from tools.loadsim.run import wait_for
 
         self.warmed_up = True
         stats = self.window()
@@ -521,7 +521,7 @@ class Bench:
 
     async def measure(self, *, rate: float, seconds: float, grace: float = 10.0):
         """Stream escalations and wait (up to `grace`) for their offers and accepts; returns the stats."""
-        from dispatch.loadsim.run import wait_for
+        from tools.loadsim.run import wait_for
 
         stats = self.window()
         await self.stream.run(rate=rate, duration=seconds)
@@ -539,7 +539,7 @@ class Bench:
             self.report.notes.append(f"escalations refused or lost at intake ({failures}); not in the figures")
 
     async def latency(self, step: Step, deadline: float) -> None:
-        from dispatch.loadsim.stats import percentile
+        from tools.loadsim.stats import percentile
 
         await self.grow_pool(step, deadline)
         online = len(self.pool.agents)
@@ -557,7 +557,7 @@ class Bench:
     async def throughput(self, step: Step, deadline: float, monitor: ProcessMonitor) -> None:
         from asgiref.sync import sync_to_async
 
-        from dispatch.loadsim.stats import percentile
+        from tools.loadsim.stats import percentile
 
         count_queued = sync_to_async(queued_count, thread_sensitive=False)
         await self.grow_pool(step, deadline)
@@ -618,7 +618,7 @@ class Bench:
             self.report.notes.append(f"{queued} queued tickets left by an overloaded step were cancelled")
 
     async def one_process(self, step: Step, deadline: float, monitor: ProcessMonitor) -> None:
-        from dispatch.loadsim.stats import percentile
+        from tools.loadsim.stats import percentile
 
         connected, seconds = await self.grow_pool(step, deadline)
         on_web0 = len(self.pool.on_server(0))
@@ -638,7 +638,7 @@ class Bench:
         )
 
     async def run(self, monitor: ProcessMonitor) -> None:
-        from dispatch.loadsim.stats import watch_loop_lag
+        from tools.loadsim.stats import watch_loop_lag
 
         lag = asyncio.create_task(watch_loop_lag(lambda: self.pool.stats))
         try:
@@ -791,9 +791,9 @@ def main() -> int:
     import redis
     from django.core.management import call_command
 
-    from dispatch.loadsim.population import sim_population_ensure
-    from dispatch.loadsim.stats import SimStats
-    from dispatch.loadsim.webhooks import WebhookReceiver
+    from tools.loadsim.population import sim_population_ensure
+    from tools.loadsim.stats import SimStats
+    from tools.loadsim.webhooks import WebhookReceiver
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(redis_url).flushdb()

@@ -95,9 +95,9 @@ def pool_register(size: int, rng: random.Random) -> None:
 
 
 def decisions_measure(count: int, rng: random.Random, profiler=None) -> tuple[list[float], list[int], int]:
+    from actions.tickets import ticket_escalate
     from agents.models import Agent
     from dispatch.services import ticket_dispatch
-    from tickets.services import ticket_escalate
 
     integration = integration_for_bench()
     timings, queries, offered = [], [], 0

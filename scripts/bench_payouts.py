@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-from config.runplatform import DEMO_DEBTOR  # noqa: E402
+from ops.runplatform import DEMO_DEBTOR  # noqa: E402
 
 # The SEPA export needs a debtor; the benchmark debits the demo account unless one is configured.
 if not any(os.environ.get(variable) for variable in DEMO_DEBTOR):

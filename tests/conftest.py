@@ -28,9 +28,9 @@ def _forget_cached_dispatch_state():
     without what an earlier test left (the Redis database itself stays: the live stack uses it)."""
     from django.core.cache import cache
 
-    from dispatch.board import BOARD_CACHE_KEY
     from dispatch.services import POOL_MEDIAN_CACHE_KEY, POOL_MEDIAN_FRESH_KEY
     from dispatch.surge import CACHE_KEY as SURGE_CACHE_KEY
+    from supervisor.selectors import BOARD_CACHE_KEY
 
     cache.delete_many([SURGE_CACHE_KEY, POOL_MEDIAN_CACHE_KEY, POOL_MEDIAN_FRESH_KEY, BOARD_CACHE_KEY])
 
@@ -75,7 +75,7 @@ def _sqlite_flush_lifts_append_only_triggers():
 
     DatabaseOperations = DatabaseWrapper.ops_class  # noqa: N806
 
-    from config.append_only import APPEND_ONLY_TABLES, trigger_sql
+    from core.append_only import APPEND_ONLY_TABLES, trigger_sql
 
     original = DatabaseOperations.sql_flush
 

@@ -98,7 +98,7 @@ class TicketFactory(factory.django.DjangoModelFactory):
             record_holding(self)
 
 
-def record_holding(ticket: Ticket, *, offer_id=None) -> Assignment | None:
+def record_holding(ticket: Ticket) -> Assignment | None:
     """The Assignment the services write when an agent gets a ticket, for a ticket a test put into its
     state by hand: open while assigned; ended and released (no wrap-up) once it is closed."""
     ticket.refresh_from_db()
@@ -106,7 +106,7 @@ def record_holding(ticket: Ticket, *, offer_id=None) -> Assignment | None:
     if ticket.assigned_agent_id is None:
         return None
     started = ticket.assigned_at or ticket.queued_at
-    assignment = Assignment(ticket=ticket, agent_id=ticket.assigned_agent_id, offer_id=offer_id, started_at=started)
+    assignment = Assignment(ticket=ticket, agent_id=ticket.assigned_agent_id, started_at=started)
     if ticket.status != "assigned":
         assignment.ended_at = max(started, ticket.resolved_at or ticket.closed_at or started)
         assignment.released_at = max(assignment.ended_at, ticket.closed_at or assignment.ended_at)

@@ -17,7 +17,7 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from config.errors import DomainError
+from core.errors import DomainError
 from tickets.models import Ticket, TicketStatus
 
 S = TicketStatus

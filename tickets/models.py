@@ -1,4 +1,5 @@
 import uuid
+from decimal import Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -131,8 +132,13 @@ class Assignment(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="assignments")
     agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="assignments")
     # The accepted offer it came from (none for a supervisor's reassignment). A plain id: offers belong to
-    # dispatch, which stands above tickets.
+    # dispatch, which stands above tickets; what pay needs of the offer is copied below.
     offer_id = models.UUIDField(null=True, blank=True)
+    # The offer's promise, kept with the work it was made for: the surge in force and the pay estimate,
+    # which the final pay never goes below (payouts).
+    pay_surge = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1.00"))
+    pay_estimate_amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    pay_estimate_currency = models.CharField(max_length=3, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=12, choices=AssignmentEnd.choices, blank=True)

@@ -7,9 +7,9 @@ import time
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from agents.models import Role
-from config.errors import NotFound
+from agents.models import Skill
 from tickets.models import Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus, WebhookDelivery
+from tickets.triage import DEFAULT_SKILL_KEYWORDS
 
 THROUGHPUT_WINDOW = dt.timedelta(minutes=15)
 
@@ -19,31 +19,6 @@ def ticket_queryset() -> QuerySet[Ticket]:
         Prefetch("required_skills", queryset=TicketSkill.objects.select_related("skill").order_by("skill__code")),
         Prefetch("messages", queryset=Message.objects.order_by("seq")),
     )
-
-
-def ticket_visible_to(*, user, queryset: QuerySet[Ticket] | None = None) -> QuerySet[Ticket]:
-    """The tickets `user` may read: an integration its own; an agent the ones assigned to them or offered
-    to them right now (the agent sees everything before accepting); a supervisor all."""
-    tickets = queryset if queryset is not None else Ticket.objects.all()
-    role = user.role
-    if role == Role.SUPERVISOR:
-        return tickets
-    if role == Role.INTEGRATION:
-        return tickets.filter(integration__user=user)
-    if role == Role.AGENT:
-        from dispatch.models import Offer
-
-        offered = Offer.objects.filter(agent__user=user, status="pending").values("ticket_id")
-        return tickets.filter(Q(assigned_agent__user=user) | Q(pk__in=offered))
-    return tickets.none()
-
-
-def ticket_get_for(*, user, ticket_id, queryset: QuerySet[Ticket] | None = None) -> Ticket:
-    """The ticket if `user` may read it, else NotFound (never 403: its existence is not disclosed)."""
-    ticket = ticket_visible_to(user=user, queryset=queryset).filter(pk=ticket_id).first()
-    if ticket is None:
-        raise NotFound("No such ticket.")
-    return ticket
 
 
 def ticket_queue_position(*, ticket: Ticket) -> int | None:
@@ -140,6 +115,34 @@ def ticket_created_payload(ticket: Ticket) -> dict:
     return ticket_payload(ticket)
 
 
+def ticket_offer_payload(ticket: Ticket) -> dict:
+    """The dossier in an offer frame: everything the bot handed over, as the agent sees it before
+    accepting (ticket_payload is the ticket as the REST API shows it)."""
+    return {
+        "id": str(ticket.id),
+        "external_id": ticket.external_id,
+        "language": ticket.language,
+        "skills": [row.skill.code for row in ticket.required_skills.all()],
+        "skills_were_inferred": ticket.skills_were_inferred,
+        "skill_inference": ticket.skill_inference,
+        "reason": ticket.reason,
+        "priority": ticket.priority,
+        "priority_was_derived": ticket.priority_was_derived,
+        "sentiment": None if ticket.sentiment is None else str(ticket.sentiment),
+        "summary": ticket.summary,
+        "customer": {
+            "display_name": ticket.customer_display_name,
+            "tier": ticket.customer_tier,
+            "vulnerable": ticket.customer_vulnerable,
+        },
+        "handoff": ticket.handoff,
+        "transcript": [
+            {"role": m.author_kind, "text": m.text, "at": m.at.isoformat()} for m in ticket.messages.order_by("seq")
+        ],
+        "queued_at": ticket.queued_at.isoformat(),
+    }
+
+
 def message_payload(message: Message) -> dict:
     return {
         "id": str(message.id),
@@ -210,8 +213,6 @@ def coaching_record(ticket: Ticket) -> dict:
 
 def skill_keyword_rules_list() -> list[dict]:
     """Every skill's keywords as the intake uses them: configured by a supervisor, or the default."""
-    from agents.models import Skill
-    from tickets.triage import DEFAULT_SKILL_KEYWORDS
 
     configured = {rule.skill_id: rule for rule in SkillKeywordRule.objects.all()}
     rules = []

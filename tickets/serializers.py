@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from agents.models import Skill
 from agents.serializers import LANGUAGE_CODES
-from config.api import StrictSerializer
+from core.rest import StrictSerializer
 from tickets.models import CustomerTier, EscalationReason
 
 MAX_TRANSCRIPT_ENTRIES = 200

@@ -1,9 +1,8 @@
 """Writes of the tickets app. Each entry point is one transaction and keeps the invariant in its docstring.
 
 Status changes go through tickets.lifecycle.ticket_transition; pushes, tasks and webhooks are sent on
-commit (dispatch.events, tickets.webhooks). Dispatch and payouts are called through their hooks:
-dispatch.services (ticket_dispatch_on_commit, offers_withdraw_for_ticket, agent_capacity_release) and
-payouts.services (ticket_pay_on_commit, csat_recorded_on_commit).
+commit (core.events, tickets.webhooks). What a verb also does in other apps (offer the ticket, pay the
+agent, withdraw offers) is composed one layer up, in actions.tickets.
 """
 
 from datetime import timedelta
@@ -13,9 +12,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from agents.audit import audit_record
 from agents.models import Agent, Skill
-from config.errors import DomainError, InvalidInput, NotFound
+from agents.services import agent_capacity_release
+from core.audit import audit_record
+from core.errors import DomainError, InvalidInput, NotFound
+from core.events import send_to_agent_on_commit
 from tickets import triage
 from tickets.lifecycle import OPEN_STATUSES, ticket_transition
 from tickets.locks import ticket_lock
@@ -52,17 +53,17 @@ def ticket_escalate(
     summary: str = "",
     handoff: dict | None = None,
     transcript: list[dict] | None = None,
+    default_skill_level: int = 1,
 ) -> tuple[Ticket, bool]:
     """Create the ticket the bot escalated, or return the one it already sent: (ticket, created).
+    Required skills get `default_skill_level` (the dispatch policy's), one more for a VIP or a vulnerable
+    customer. Dispatch is the caller's to trigger (actions.tickets.ticket_escalate).
 
     One ticket per (integration, external_id): the unique constraint decides, also when identical
     requests race. The insert runs in a savepoint; the loser of a race gets IntegrityError, rolls back
     only its savepoint and returns the winner's ticket (under READ COMMITTED it is visible once the
     winner commits, which the loser's insert waited for). Nothing else is written for a duplicate.
     """
-    from dispatch.policy import policy_current
-    from dispatch.services import ticket_dispatch_on_commit
-
     existing = _existing(integration, external_id)  # a shortcut only; the constraint is the guard
     if existing is not None:
         return existing, False
@@ -84,9 +85,7 @@ def ticket_escalate(
     priority_was_derived = priority is None
     if priority is None:
         priority = triage.priority_derive(tier=tier, vulnerable=vulnerable, reason=reason, sentiment=sentiment)
-    min_level = triage.required_skill_level(
-        base_level=policy_current().default_skill_level, tier=tier, vulnerable=vulnerable
-    )
+    min_level = triage.required_skill_level(base_level=default_skill_level, tier=tier, vulnerable=vulnerable)
     now = timezone.now()
     ticket = Ticket(
         integration=integration,
@@ -132,7 +131,6 @@ def ticket_escalate(
             for index, entry in enumerate(transcript, start=1)
         ]
     )
-    ticket_dispatch_on_commit(ticket_id=ticket.pk)
     return ticket, True
 
 
@@ -174,8 +172,6 @@ def message_add(*, ticket: Ticket, text: str, agent: Agent | None = None) -> Mes
     numbers in commit order. The assigned agent's browser is told on commit; a reply also becomes a
     `ticket.message` webhook for the bot platform.
     """
-    from dispatch.events import send_to_agent_on_commit
-
     bump = {"last_message_seq": F("last_message_seq") + 1}
     if agent is None:
         updated = Ticket.objects.filter(pk=ticket.pk, status__in=OPEN_STATUSES).update(**bump)
@@ -222,28 +218,31 @@ class TicketHeld(DomainError):
         super().__init__("ticket_held", "Another agent holds this ticket.", http_status=409)
 
 
-def assignment_open(*, ticket: Ticket, agent_id, now, offer_id=None) -> Assignment:
-    """`agent_id` holds `ticket` from `now`. The caller moved the ticket to assigned and claimed the
-    agent's capacity in the same transaction; the database refuses a second open assignment of the
-    ticket (TicketHeld), which rolls all of that back."""
+def assignment_open(*, ticket: Ticket, agent_id, now, offer=None) -> Assignment:
+    """`agent_id` holds `ticket` from `now`, through the accepted `offer` (its promise is kept with the
+    assignment) or a supervisor's decision (no offer). The caller moved the ticket to assigned and
+    claimed the agent's capacity in the same transaction; the database refuses a second open
+    assignment of the ticket (TicketHeld), which rolls all of that back."""
+    promise = {}
+    if offer is not None:
+        promise = {
+            "offer_id": offer.pk,
+            "pay_surge": offer.surge,
+            "pay_estimate_amount": offer.pay_estimate_amount,
+            "pay_estimate_currency": offer.pay_estimate_currency,
+        }
     try:
         with transaction.atomic():
-            return Assignment.objects.create(ticket=ticket, agent_id=agent_id, offer_id=offer_id, started_at=now)
+            return Assignment.objects.create(ticket=ticket, agent_id=agent_id, started_at=now, **promise)
     except IntegrityError as exc:
         raise TicketHeld() from exc
 
 
-def _capacity_release(agent_id) -> None:
-    from dispatch.services import agent_capacity_release
-
-    agent_capacity_release(agent_id=agent_id)
-
-
 def assignment_end(*, ticket: Ticket, reason: str, now, wrap_up_seconds: int = 0) -> Assignment | None:
     """The holder of `ticket` stops serving the customer (`reason`, an AssignmentEnd). With
-    `wrap_up_seconds` their slot stays taken for that long (a resolve or hand-back; see
-    assignment_wrap_up_end), otherwise it is free at once. Returns the assignment, None when nobody
-    held the ticket. Call with the ticket row locked."""
+    `wrap_up_seconds` their slot stays taken until `wrap_up_until` (a resolve or hand-back, see
+    assignment_release); otherwise it is free at once. Returns the assignment, None when nobody held the
+    ticket. Call with the ticket row locked."""
     assignment = Assignment.objects.filter(ticket=ticket, released_at__isnull=True, ended_at__isnull=True).first()
     if assignment is None:
         return None
@@ -254,39 +253,22 @@ def assignment_end(*, ticket: Ticket, reason: str, now, wrap_up_seconds: int = 0
     assignment.ended_at, assignment.end_reason, assignment.wrap_up_until = now, reason, wrap_up_until
     if wrap_up_until is None:
         assignment.released_at = now
-        _capacity_release(assignment.agent_id)
-    else:
-        from dispatch.events import send_to_agent_on_commit
-        from tickets.tasks import assignment_wrap_up_end_task
-
-        send_to_agent_on_commit(
-            assignment.agent_id,
-            {"type": "wrap_up", "ticket_id": str(ticket.pk), "until": wrap_up_until.isoformat()},
-        )
-        # A little after the end, so the database agrees it is due; the sweep catches a lost task.
-        transaction.on_commit(
-            lambda: assignment_wrap_up_end_task.apply_async(args=[str(assignment.pk)], countdown=wrap_up_seconds + 0.3),
-            robust=True,
-        )
+        agent_capacity_release(agent_id=assignment.agent_id)
     return assignment
 
 
-@transaction.atomic
-def assignment_wrap_up_end(*, assignment_id=None, ticket_id=None, agent: Agent | None = None) -> Assignment | None:
-    """End a wrap-up: the agent's slot is free, the ticket is closed (closed_at: the wrap-up really
-    taken is closed_at - the end of the conversation) and paid. By the agent ("I am ready", `agent`
-    given, their own ticket) or by the timer (no `agent`: only once `wrap_up_until` has passed).
-    Released by a conditional UPDATE, so it happens once whoever comes first; None otherwise."""
+def assignment_release(*, assignment_id=None, ticket_id=None, agent: Agent | None = None) -> Assignment | None:
+    """End a wrap-up: the agent's slot is free and the ticket closed (closed_at: the wrap-up really taken
+    is closed_at minus the end of the conversation). By the agent ("I am ready": `agent` given, their
+    own ticket only) or by the timer (no `agent`: only once `wrap_up_until` has passed). A conditional
+    UPDATE, so it happens once whoever comes first; None otherwise."""
     now = timezone.now()
     wrapping = Assignment.objects.filter(released_at__isnull=True, ended_at__isnull=False)
     if assignment_id is not None:
         wrapping = wrapping.filter(pk=assignment_id)
     if ticket_id is not None:
         wrapping = wrapping.filter(ticket_id=ticket_id)
-    if agent is not None:
-        wrapping = wrapping.filter(agent=agent)
-    else:
-        wrapping = wrapping.filter(wrap_up_until__lte=now)
+    wrapping = wrapping.filter(agent=agent) if agent is not None else wrapping.filter(wrap_up_until__lte=now)
     assignment = wrapping.first()
     if assignment is None:
         return None
@@ -294,125 +276,59 @@ def assignment_wrap_up_end(*, assignment_id=None, ticket_id=None, agent: Agent |
         return None
     assignment.released_at = now
     Ticket.objects.filter(pk=assignment.ticket_id, closed_at__isnull=True).update(closed_at=now)
-    _capacity_release(assignment.agent_id)
-    _pay_on_commit(assignment.ticket_id)
-    from dispatch.events import send_to_agent_on_commit
-
-    send_to_agent_on_commit(assignment.agent_id, {"type": "wrap_up_ended", "ticket_id": str(assignment.ticket_id)})
+    agent_capacity_release(agent_id=assignment.agent_id)
     return assignment
 
 
-def wrap_ups_end_due(*, limit: int = 500) -> int:
-    """End the wrap-ups whose time is up (the timer task was lost or late)."""
-    due = Assignment.objects.filter(
-        released_at__isnull=True, ended_at__isnull=False, wrap_up_until__lte=timezone.now()
-    ).values_list("pk", flat=True)
-    return sum(1 for pk in list(due[:limit]) if assignment_wrap_up_end(assignment_id=pk) is not None)
+def wrap_ups_due(*, limit: int = 500) -> list:
+    """Assignments whose wrap-up time is up (their timer task was lost or is late)."""
+    return list(
+        Assignment.objects.filter(
+            released_at__isnull=True, ended_at__isnull=False, wrap_up_until__lte=timezone.now()
+        ).values_list("pk", flat=True)[:limit]
+    )
 
 
-def _wrap_up_seconds() -> int:
-    from dispatch.policy import policy_current
-
-    return policy_current().wrap_up_seconds
-
-
-# ---------------------------------------------------------------- closing a ticket
-
-
-@transaction.atomic
-def ticket_cancel(*, ticket: Ticket) -> Ticket:
-    """The customer left: the ticket is cancelled, its open offers are withdrawn (agents see them vanish)
-    and an agent who held it gets the capacity back. Cancelling a cancelled ticket again changes nothing.
-    """
-    from dispatch.events import send_to_agent_on_commit
-    from dispatch.services import offers_withdraw_for_ticket
-
-    locked = ticket_lock(ticket_id=ticket.pk)
-    if locked.status == S.CANCELLED:
-        return locked
-    holder_id = locked.assigned_agent_id if locked.status == S.ASSIGNED else None
-    now = timezone.now()
-    ticket_transition(ticket=locked, to=S.CANCELLED, now=now)
-    offers_withdraw_for_ticket(ticket=locked, reason="cancelled")
-    if holder_id is not None:
-        assignment_end(ticket=locked, reason=AssignmentEnd.CANCELLED, now=now)
-        send_to_agent_on_commit(holder_id, {"type": "ticket_cancelled", "ticket_id": str(locked.pk)})
-        _pay_on_commit(locked.pk)
-    return locked
-
-
-def _assigned_ticket_of(*, ticket_id, agent: Agent) -> Ticket:
+def ticket_assigned_to(*, ticket_id, agent: Agent) -> Ticket:
+    """The ticket, locked, if it is `agent`'s (assigned to them), else NotFound."""
     ticket = ticket_lock(ticket_id=ticket_id)
     if ticket is None or ticket.assigned_agent_id != agent.pk:
         raise NotFound("No such ticket among yours.")
     return ticket
 
 
-def _pay_on_commit(ticket_id) -> None:
-    from payouts.services import ticket_pay_on_commit
-
-    ticket_pay_on_commit(ticket_id=ticket_id)
-
-
-@transaction.atomic
-def ticket_resolve(
-    *, ticket_id, agent: Agent, outcome: str, notes: str = "", bot_feedback: dict | None = None
-) -> Ticket:
-    """The assigned agent closes the ticket with an outcome and feedback for the bot's owners.
-
-    assigned -> resolved (409 otherwise); the bot platform gets a `ticket.resolved` webhook. The
-    agent's slot stays taken for the policy's wrap-up, then the ticket is closed and paid
-    (assignment_wrap_up_end).
-    """
-    ticket = _assigned_ticket_of(ticket_id=ticket_id, agent=agent)
-    now = timezone.now()
-    ticket_transition(
-        ticket=ticket,
-        to=S.RESOLVED,
-        from_statuses=[S.ASSIGNED],
-        now=now,
-        outcome=outcome,
-        resolution_notes=notes,
-        bot_feedback=bot_feedback or {},
-    )
-    _conversation_end(ticket=ticket, reason=AssignmentEnd.RESOLVED, now=now)
-    webhook_event_record(ticket=ticket, event="ticket.resolved", data={"resolution": {"outcome": outcome}})
-    return ticket
-
-
-def _conversation_end(*, ticket: Ticket, reason: str, now) -> None:
-    wrap_up_seconds = _wrap_up_seconds()
-    assignment_end(ticket=ticket, reason=reason, now=now, wrap_up_seconds=wrap_up_seconds)
+def ticket_conversation_end(
+    *, ticket: Ticket, to: str, reason: str, wrap_up_seconds: int, now, **changes
+) -> Assignment | None:
+    """The assigned agent ends the conversation: assigned -> `to` (resolved or handed back; 409 from any
+    other status) with `changes`, and their assignment ends with `reason`, its wrap-up starting. Without
+    a wrap-up the ticket is closed at once. Call with the ticket row locked (ticket_assigned_to)."""
+    ticket_transition(ticket=ticket, to=to, from_statuses=[S.ASSIGNED], now=now, **changes)
+    assignment = assignment_end(ticket=ticket, reason=reason, now=now, wrap_up_seconds=wrap_up_seconds)
     if not wrap_up_seconds:
         Ticket.objects.filter(pk=ticket.pk).update(closed_at=now)
         ticket.closed_at = now
-        _pay_on_commit(ticket.pk)
+    return assignment
 
 
-@transaction.atomic
-def ticket_hand_back(*, ticket_id, agent: Agent, notes: str = "") -> Ticket:
-    """The assigned agent returns the conversation to the bot (assigned -> handed_back, 409 otherwise).
-
-    A `ticket.handed_back` webhook carries the agent's notes for the bot; wrap-up, close and pay as
-    for a resolve.
-    """
-    ticket = _assigned_ticket_of(ticket_id=ticket_id, agent=agent)
-    now = timezone.now()
-    ticket_transition(ticket=ticket, to=S.HANDED_BACK, from_statuses=[S.ASSIGNED], now=now, resolution_notes=notes)
-    _conversation_end(ticket=ticket, reason=AssignmentEnd.HANDED_BACK, now=now)
-    webhook_event_record(ticket=ticket, event="ticket.handed_back", data={"hand_back": {"notes": notes}})
-    return ticket
+def ticket_cancel(*, ticket: Ticket, now) -> int | None:
+    """The customer left: the ticket is cancelled, and whoever held it stops at once (no wrap-up: there is
+    nobody to write to). Returns the previous holder's id. Call with the ticket row locked; the caller
+    withdraws the open offers (actions.tickets.ticket_cancel)."""
+    holder_id = ticket.assigned_agent_id if ticket.status == S.ASSIGNED else None
+    ticket_transition(ticket=ticket, to=S.CANCELLED, now=now)
+    if holder_id is not None:
+        assignment_end(ticket=ticket, reason=AssignmentEnd.CANCELLED, now=now)
+    return holder_id
 
 
-@transaction.atomic
 def ticket_csat_record(*, ticket: Ticket, score: int, comment: str = "") -> Ticket:
     """The customer's rating, once per ticket, of a ticket a human handled (409 otherwise).
 
     The conditional UPDATE (csat_score still empty) makes the second rating lose even when two race.
-    The agent's CSAT counters (used by ranking) move in the same transaction; payouts is told on commit.
+    The agent's CSAT counters (used by ranking) move in the same transaction; the caller pays the
+    quality bonus (actions.tickets.ticket_csat_record).
     """
-    from payouts.services import csat_recorded_on_commit
-
     updated = Ticket.objects.filter(pk=ticket.pk, csat_score__isnull=True, assigned_agent__isnull=False).update(
         csat_score=score, csat_comment=comment, csat_at=timezone.now()
     )
@@ -424,5 +340,4 @@ def ticket_csat_record(*, ticket: Ticket, score: int, comment: str = "") -> Tick
     Agent.objects.filter(pk=ticket.assigned_agent_id).update(
         csat_sum=F("csat_sum") + score, csat_count=F("csat_count") + 1
     )
-    csat_recorded_on_commit(ticket_id=ticket.pk)
     return ticket

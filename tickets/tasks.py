@@ -15,11 +15,3 @@ def webhook_deliver_task(ticket_id: str) -> int:
 def webhook_sweep_task() -> int:
     """Beat: pick up deliveries whose retry time has come (or whose worker died mid-send)."""
     return webhooks.webhook_sweep()
-
-
-@shared_task(name="tickets.tasks.assignment_wrap_up_end_task", acks_late=True, ignore_result=True)
-def assignment_wrap_up_end_task(assignment_id: str) -> bool:
-    """The wrap-up's time is up: free the agent's slot, close and pay the ticket. Safe to run twice."""
-    from tickets.services import assignment_wrap_up_end
-
-    return assignment_wrap_up_end(assignment_id=assignment_id) is not None

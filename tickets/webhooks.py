@@ -32,7 +32,8 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from config.errors import NotFound
+from core.audit import audit_record
+from core.errors import NotFound
 from tickets.models import Ticket, WebhookDelivery, WebhookDeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,6 @@ def webhook_redeliver(*, delivery_id, actor=None) -> WebhookDelivery:
     A pending delivery is retried now instead of waiting for its backoff. Per-ticket order still holds:
     a redelivered event is sent only when no earlier event of its ticket is pending.
     """
-    from agents.audit import audit_record
 
     now = timezone.now()
     # A delivery being sent right now (an unexpired claim) is left to its worker.

@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from config.append_only import append_only
+from core.append_only import append_only
 
 
 class Migration(migrations.Migration):

@@ -1,6 +1,7 @@
 import pytest
 
-from agents.models import Agent, AuditEntry, User
+from agents.models import Agent, User
+from core.models import AuditEntry
 from tests.factories import AgentFactory, SkillFactory
 
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from agents import console
 from agents.models import PresenceInterval
+from console import pages as console
 from dispatch.models import Offer
 from dispatch.policy import policy_current
 from tests.factories import AgentFactory, TicketFactory

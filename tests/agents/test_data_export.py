@@ -7,21 +7,22 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from agents.models import Agent, AuditEntry
+from actions.supervision import appeal_submit
+from actions.tickets import assignment_wrap_up_end, ticket_resolve
+from agents.models import Agent, ShiftBooking
 from agents.presence import presence_set
 from agents.services import agent_suspend, payout_details_set
+from agents.shifts import shift_claim, shift_publish
+from core.models import AuditEntry
 from dispatch import services as dispatch_services
-from dispatch.models import ShiftBooking
 from dispatch.policy import policy_current
-from dispatch.shifts import shift_claim, shift_publish
-from dispatch.supervision import appeal_submit
 from payouts.batches import payout_batch_approve, payout_batch_create
 from payouts.models import PayLine
 from payouts.services import ticket_pay_compute
 from tests.conftest import client_with_token
 from tests.factories import AgentFactory, TicketFactory, UserFactory, online
 from tests.payouts.factories import PayLineFactory, RateCardFactory
-from tickets.services import assignment_wrap_up_end, message_add, ticket_resolve
+from tickets.services import message_add
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,10 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from agents.models import Agent, AuditEntry
-from agents.services import agent_pseudonymise, payout_details_set
+from actions.people import agent_pseudonymise
+from agents.models import Agent
+from agents.services import payout_details_set
+from core.models import AuditEntry
 from dispatch import services as dispatch_services
 from dispatch.policy import policy_current
 from payouts.batches import payout_batch_approve, payout_batch_create, payout_batch_export_csv
@@ -192,7 +194,7 @@ def test_refused_while_the_agent_holds_a_ticket_or_has_a_pending_offer(departing
 
 
 def test_the_service_refuses_the_same_way(departing, supervisor):
-    from config.errors import DomainError
+    from core.errors import DomainError
 
     PayLineFactory(agent=departing["agent"], amount=Decimal("1.00"), explanation="Owed")
     with pytest.raises(DomainError) as refused:

@@ -134,8 +134,8 @@ def test_the_stored_webhook_bodies_name_the_pseudonym_and_keep_the_rest(mias_wor
 
 
 def test_a_rename_is_audited_without_the_names(supervisor):
-    from agents.models import AuditEntry
     from agents.services import agent_update
+    from core.models import AuditEntry
 
     agent = AgentFactory(display_name=NAME)
 

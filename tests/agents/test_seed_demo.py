@@ -1,7 +1,8 @@
 import pytest
 from django.core.management import call_command
 
-from agents.models import Agent, AgentLanguage, AgentSkill, AuditEntry, Integration, Skill, User
+from agents.models import Agent, AgentLanguage, AgentSkill, Integration, Skill, User
+from core.models import AuditEntry
 
 
 def snapshot():

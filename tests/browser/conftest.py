@@ -10,8 +10,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from api.tickets import ESCALATION_EXAMPLE
 from tests.factories import PASSWORD
-from tickets.api import ESCALATION_EXAMPLE
 
 # The default 5 s is too short on a shared 2-core machine, where a page reload under a full test run
 # can take longer; a real failure still fails, only later.

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
-from agents.models import Agent
-from dispatch.models import Shift
+from agents.models import Agent, Shift
 from tests.browser.conftest import escalate, expect, wait_until
 from tests.dispatch.conftest import set_policy
 from tests.factories import AgentFactory, UserFactory, integration_with_token

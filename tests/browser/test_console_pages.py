@@ -117,7 +117,7 @@ def test_agent_pages_are_for_agents_only(client, path):
 
 
 def test_shifts_show_the_rules_and_what_the_agent_may_do(agent_page_client):
-    from dispatch.models import Shift
+    from agents.models import Shift
 
     supervisor = UserFactory(role="supervisor")
     start = timezone.now() + dt.timedelta(days=1)

@@ -5,11 +5,11 @@ import threading
 import pytest
 from django.db import connection
 
-from agents.models import AuditEntry
-from config.errors import DomainError
+from core.errors import DomainError
+from core.models import AuditEntry
 from dispatch.alerts import alert_acknowledge
-from dispatch.board import board_snapshot
 from dispatch.models import SupervisorAlert
+from supervisor.selectors import board_snapshot
 from tests.factories import TicketFactory, UserFactory
 
 

@@ -76,7 +76,7 @@ def test_higher_quality_wins_when_everything_else_is_equal(policy):
 
 
 def test_an_agent_on_a_booked_shift_goes_first(policy, supervisor):
-    from dispatch.models import Shift, ShiftBooking
+    from agents.models import Shift, ShiftBooking
 
     now = timezone.now()
     idle_longer = online(AgentFactory(languages=["en"]))
@@ -146,7 +146,7 @@ def test_another_agents_offer_is_not_found(policy):
     online(AgentFactory(languages=["en"]))
     stranger = online(AgentFactory(languages=["de"]))
     [offer] = dispatch(TicketFactory(language="en"))
-    from config.errors import NotFound
+    from core.errors import NotFound
 
     with pytest.raises(NotFound):
         services.offer_accept(offer_id=offer.pk, agent=stranger)
@@ -279,7 +279,7 @@ def test_dispatch_decision_cost_is_a_fixed_number_of_queries(policy, django_asse
 
 
 def test_an_agent_suspended_after_the_offer_is_told_so_when_accepting(policy):
-    from config.errors import DomainError
+    from core.errors import DomainError
 
     agent = online(AgentFactory(languages=["en"]))
     [offer] = dispatch(TicketFactory(language="en"))

@@ -9,13 +9,13 @@ import pytest
 from django.core.management import call_command
 
 from agents.models import Agent
-from dispatch.loadsim.agents import AgentBehaviour
-from dispatch.loadsim.population import sim_population_ensure
-from dispatch.loadsim.run import SimConfig, simulate
-from dispatch.loadsim.stats import SimStats, percentile
-from dispatch.loadsim.webhooks import WebhookReceiver
 from tickets.models import Ticket, TicketStatus, WebhookDelivery
 from tickets.webhooks import signature_for
+from tools.loadsim.agents import AgentBehaviour
+from tools.loadsim.population import sim_population_ensure
+from tools.loadsim.run import SimConfig, simulate
+from tools.loadsim.stats import SimStats, percentile
+from tools.loadsim.webhooks import WebhookReceiver
 
 QUICK = AgentBehaviour(think_seconds=(0.05, 0.2), handle_seconds=(0.2, 0.6), decline_share=0.0, ignore_share=0.0)
 

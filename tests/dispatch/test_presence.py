@@ -107,7 +107,7 @@ def test_tickets_of_an_agent_gone_too_long_are_requeued_keeping_their_place(poli
 
 
 def test_presence_refuses_an_unknown_status(policy):
-    from config.errors import InvalidInput
+    from core.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         presence.presence_set(agent=AgentFactory(), status="busy")

@@ -39,18 +39,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
+from actions import supervision, tickets
 from agents import presence
 from agents.models import Agent, AgentLanguage, AgentSkill
 from agents.services import agent_reinstate, agent_suspend
-from config.errors import DomainError
+from core.errors import DomainError
 from dispatch import services as dispatch
-from dispatch import supervision
 from dispatch.models import Offer, OfferStatus
 from dispatch.policy import policy_current
 from payouts.models import PayLine, TicketPay
 from payouts.services import ticket_pay_compute
 from tests.factories import AgentFactory, UserFactory, integration_with_token, set_policy
-from tickets import services as tickets
 from tickets.models import Assignment, Ticket, TicketStatus
 
 S = TicketStatus

@@ -97,7 +97,12 @@ def accepted_offer(*, ticket, surge="1.00", estimate="0.00", currency="EUR"):
         pay_estimate_currency=currency,
         policy=policy_current(),
     )
-    ticket.assignments.filter(agent=ticket.assigned_agent).update(offer_id=offer.pk)
+    ticket.assignments.filter(agent=ticket.assigned_agent).update(
+        offer_id=offer.pk,
+        pay_surge=offer.surge,
+        pay_estimate_amount=offer.pay_estimate_amount,
+        pay_estimate_currency=offer.pay_estimate_currency,
+    )
     return offer
 
 

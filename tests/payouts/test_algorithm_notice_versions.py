@@ -9,9 +9,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from dispatch.policy import policy_current, policy_update
+from actions.rules import policy_change as policy_update
+from actions.rules import rate_card_change as rate_card_create
+from dispatch.policy import policy_current
 from payouts.models import AlgorithmNotice
-from payouts.services import rate_card_create
 
 pytestmark = pytest.mark.django_db
 

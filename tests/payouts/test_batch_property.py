@@ -11,7 +11,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.errors import DomainError
+from core.errors import DomainError
 from payouts.batches import payout_batch_create
 from payouts.models import PayoutItem, PayoutItemLine
 from tests.factories import AgentFactory, UserFactory

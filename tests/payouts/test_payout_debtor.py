@@ -104,7 +104,7 @@ def test_the_batch_page_gives_the_reason_instead_of_the_sepa_download(settings, 
 def test_make_run_sets_a_clearly_named_valid_demo_debtor_only_when_none_is_configured(monkeypatch, settings):
     import os
 
-    from config import runplatform
+    from ops import runplatform
     from payouts.exports import DEBTOR_SETTINGS, debtor_refusal
 
     environ = {name: value for name, value in os.environ.items() if name not in VARIABLES}

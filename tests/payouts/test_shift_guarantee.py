@@ -11,8 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from agents.models import PresenceInterval
-from dispatch.models import Shift, ShiftBooking
+from agents.models import PresenceInterval, Shift, ShiftBooking
 from payouts.guarantees import shift_guarantee_close_booking, shift_guarantee_close_due
 from payouts.models import EarningsPeriodClose, PayLine, PayLineKind, ShiftGuaranteeClose
 from payouts.services import earnings_floor_close_period, period_bounds, ticket_pay_compute

@@ -3,7 +3,7 @@ with none, so neither an earlier test's requests nor these tests' small limits r
 
 import pytest
 
-from config.ratelimit import rate_counters_clear
+from core.ratelimit import rate_counters_clear
 
 
 @pytest.fixture(autouse=True)

@@ -30,17 +30,17 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
+from actions.supervision import appeal_submit
+from actions.tickets import ticket_escalate
 from agents.models import Agent, Role
 from agents.services import agent_suspend, person_token_issue
+from agents.shifts import shift_publish
 from dispatch.services import ticket_dispatch
-from dispatch.shifts import shift_publish
-from dispatch.supervision import appeal_submit
 from tests.factories import AgentFactory, SkillFactory, UserFactory, integration_with_token, online
 from tests.security.counters import fresh_rate_counters  # noqa: F401 - autouse fixture
 from tests.tickets.test_intake import escalation
 from tickets.models import Ticket
 from tickets.serializers import TicketCreateSerializer
-from tickets.services import ticket_escalate
 
 pytestmark = pytest.mark.django_db
 

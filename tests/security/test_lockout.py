@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from agents.models import AuditEntry
+from core.models import AuditEntry
 from tests.factories import PASSWORD, AgentFactory, UserFactory
 from tests.security.counters import fresh_rate_counters  # noqa: F401 - autouse fixture
 

@@ -8,7 +8,7 @@ import multiprocessing
 import pytest
 from rest_framework.test import APIClient
 
-from config.ratelimit import RateLimited, rate_limit_check
+from core.ratelimit import RateLimited, rate_limit_check
 from tests.factories import PASSWORD, AgentFactory, SkillFactory, integration_with_token
 from tests.security.counters import fresh_rate_counters  # noqa: F401 - autouse fixture
 from tests.tickets.test_intake import escalation

@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dispatch.board import board_snapshot, percentile, quality_report
 from dispatch.models import Offer, OfferStatus
 from dispatch.policy import policy_current
+from supervisor.selectors import board_snapshot, percentile, quality_report
 from tests.factories import AgentFactory, TicketFactory, online
 
 pytestmark = pytest.mark.django_db

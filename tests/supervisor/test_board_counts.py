@@ -9,10 +9,10 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from agents.models import Agent
-from dispatch import pages
-from dispatch.board import board_snapshot, pool_rows, quality_report
 from dispatch.models import Offer, OfferStatus
 from dispatch.policy import policy_current
+from supervisor import pages
+from supervisor.selectors import board_snapshot, pool_rows, quality_report
 from tests.factories import AgentFactory, TicketFactory, online
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from agents.models import Agent
+from agents.models import Agent, Shift
 from agents.services import person_token_issue
-from dispatch.models import Shift
 from tests.factories import AgentFactory, TicketFactory, UserFactory, integration_with_token
 from tests.supervisor.conftest import new_page, screenshot, sign_in, wait_until
 from tests.wsclient import AgentSocket

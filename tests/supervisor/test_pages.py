@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from agents.models import Agent
-from dispatch.models import DispatchPolicy, Shift
+from agents.models import Agent, Shift
+from dispatch.models import DispatchPolicy
 from tests.factories import AgentFactory, TicketFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,8 +88,8 @@ def test_suspend_from_the_agent_page_needs_a_reason(browser):
 
 
 def test_the_suspending_supervisor_cannot_decide_the_appeal_on_the_page(browser, supervisor):
+    from actions.supervision import appeal_submit
     from agents.services import agent_suspend
-    from dispatch.supervision import appeal_submit
 
     agent = AgentFactory()
     agent_suspend(agent=agent, actor=supervisor, reason="x")

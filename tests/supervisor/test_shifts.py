@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dispatch.models import Shift, ShiftBooking
-from dispatch.shifts import shift_publish
+from agents.models import Shift, ShiftBooking
+from agents.shifts import shift_publish
 from tests.conftest import client_with_token
 from tests.factories import AgentFactory, SkillFactory
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dispatch.staffing import (
+from supervisor.staffing import (
     agents_needed,
     coverage_plan,
     erlang_c,

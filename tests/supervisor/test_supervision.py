@@ -3,10 +3,11 @@ import threading
 import pytest
 from django.db import connection
 
-from agents.models import Agent, AuditEntry
+from actions.supervision import ticket_reassign
+from agents.models import Agent
+from core.models import AuditEntry
 from dispatch.models import Offer, OfferStatus
 from dispatch.policy import policy_current
-from dispatch.supervision import ticket_reassign
 from tests.factories import AgentFactory, TicketFactory, online
 from tickets.models import Ticket
 

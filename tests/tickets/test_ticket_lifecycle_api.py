@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 def pushes(monkeypatch):
     """Frames pushed to agents' browsers (after commit)."""
     sent = []
-    monkeypatch.setattr("dispatch.events.send_to_group_now", lambda group, frame: sent.append((group, frame)))
+    monkeypatch.setattr("core.events.send_to_group_now", lambda group, frame: sent.append((group, frame)))
     return sent
 
 
@@ -36,10 +36,11 @@ def pushes(monkeypatch):
 def on_commit(django_capture_on_commit_callbacks, monkeypatch):
     """Run on-commit callbacks, but keep Celery tasks out of the broker (no worker in these tests)."""
     monkeypatch.setattr("tickets.tasks.webhook_deliver_task.apply_async", lambda *a, **k: None)
-    monkeypatch.setattr("dispatch.services.ticket_dispatch_on_commit", lambda **k: None, raising=False)
-    monkeypatch.setattr("dispatch.services.agent_dispatch_on_commit", lambda **k: None, raising=False)
-    monkeypatch.setattr("payouts.services.ticket_pay_on_commit", lambda **k: calls.append(("pay", k)))
-    monkeypatch.setattr("payouts.services.csat_recorded_on_commit", lambda **k: calls.append(("csat", k)))
+    monkeypatch.setattr("actions.tickets.ticket_dispatch_on_commit", lambda **k: None)
+    monkeypatch.setattr("actions.tickets.agent_dispatch_on_commit", lambda **k: None)
+    monkeypatch.setattr("dispatch.services.agent_dispatch_on_commit", lambda **k: None)
+    monkeypatch.setattr("actions.tickets.ticket_pay_on_commit", lambda **k: calls.append(("pay", k)))
+    monkeypatch.setattr("actions.tickets.csat_recorded_on_commit", lambda **k: calls.append(("csat", k)))
     calls: list = []
 
     class Runner:

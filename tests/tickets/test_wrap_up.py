@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from actions.tickets import assignment_wrap_up_end, ticket_hand_back, ticket_resolve, wrap_ups_end_due
 from agents.models import Agent
 from dispatch import services as dispatch
 from payouts.models import PayLine, TicketPay
@@ -16,7 +17,6 @@ from tests.conftest import client_with_token
 from tests.factories import AgentFactory, TicketFactory, online, set_policy
 from tests.payouts.factories import RateCardFactory
 from tickets.models import Assignment
-from tickets.services import assignment_wrap_up_end, ticket_hand_back, ticket_resolve, wrap_ups_end_due
 
 pytestmark = pytest.mark.django_db
 

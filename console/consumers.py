@@ -1,0 +1,231 @@
+"""The agent's websocket, /ws/agent/ (CONTRACT.md "Agents: offers and work").
+
+Thin by design: authenticate, join the agent's group, translate frames to service calls and the
+results (or DomainErrors) back to frames. On every (re)connect the server sends the current state,
+including each pending offer with its remaining time: the client never has to trust that it missed
+nothing while it was away.
+
+Client frames beyond the contract's: `{"type": "ack", "offer_id"}` (the offer reached the screen),
+`{"type": "sync"}` (send me the current state again) and `{"type": "wrap_up_done", "ticket_id"}`
+(ready for the next customer before the wrap-up time is up).
+"""
+
+import asyncio
+import json
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from actions.people import presence_change, socket_opened
+from actions.tickets import assignment_wrap_up_end
+from agents import presence
+from agents.models import Agent, Role
+from core.errors import DomainError
+from core.events import agent_group
+from dispatch import services
+from dispatch.events import offer_frame
+from dispatch.selectors import pending_offers_for_agent
+from tickets.models import Assignment, Ticket, TicketStatus
+
+log = logging.getLogger(__name__)
+MAX_FRAME_BYTES = 16 * 1024
+
+
+@database_sync_to_async
+def _agent_for(user):
+    if not user.is_authenticated or user.role != Role.AGENT:
+        return None
+    try:
+        return user.agent  # read with the bearer token already; a session user's costs a query
+    except Agent.DoesNotExist:
+        return None
+
+
+@database_sync_to_async
+def _socket_opened(agent_id, channel_name: str) -> list[dict]:
+    """Record the socket and return the state frames: one trip to the database thread per connect."""
+    agent = socket_opened(agent_id=agent_id, channel_name=channel_name)
+    return _state_frames(agent_id, agent)
+
+
+def _state_frames(agent_id, agent: Agent | None = None) -> list[dict]:
+    """The current state; `agent` when the caller has just read the row."""
+    agent = agent or Agent.objects.get(pk=agent_id)
+    open_tickets = list(
+        Ticket.objects.filter(assigned_agent=agent, status=TicketStatus.ASSIGNED)
+        .order_by("assigned_at")
+        .values_list("pk", flat=True)
+    )
+    wrap_ups = Assignment.objects.filter(agent=agent, released_at__isnull=True, ended_at__isnull=False).values_list(
+        "ticket_id", "wrap_up_until"
+    )
+    frames = [
+        {
+            "type": "state",
+            "status": agent.status,
+            "status_reason": agent.status_reason,
+            "presence": agent.presence,
+            "presence_reason": agent.presence_reason,
+            "open_tickets": [str(pk) for pk in open_tickets],
+            "wrap_ups": [{"ticket_id": str(pk), "until": until.isoformat()} for pk, until in wrap_ups],
+        }
+    ]
+    offers = pending_offers_for_agent(agent=agent).prefetch_related("ticket__required_skills__skill")
+    frames += [offer_frame(offer) for offer in offers]
+    return frames
+
+
+class SocketsAlive:
+    """The agent sockets this process holds, marked alive in one UPDATE every HEARTBEAT_WRITE_SECONDS.
+
+    Pings are answered without touching the database: at 5,000 sockets a write per ping would be
+    hundreds of writes a second. A process that dies stops marking its sockets, and the presence sweep
+    closes them after STALE_CONNECTION_SECONDS."""
+
+    def __init__(self):
+        self.channel_names: set[str] = set()
+        self._task: asyncio.Task | None = None
+
+    def add(self, channel_name: str) -> None:
+        self.channel_names.add(channel_name)
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = loop.create_task(self._mark_alive_while_any())
+
+    def discard(self, channel_name: str) -> None:
+        self.channel_names.discard(channel_name)
+
+    async def _mark_alive_while_any(self):
+        while self.channel_names:
+            await asyncio.sleep(presence.HEARTBEAT_WRITE_SECONDS)
+            try:
+                await database_sync_to_async(presence.presence_heartbeat)(channel_names=set(self.channel_names))
+            except Exception:  # a database blip: the next round marks them again, well before they go stale
+                log.exception("Could not mark %d agent sockets alive", len(self.channel_names))
+
+
+sockets_alive = SocketsAlive()
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    agent_id = None
+
+    async def connect(self):
+        agent = await _agent_for(self.scope["user"])
+        if agent is None:
+            await self.close(code=4401)
+            return
+        self.agent_id = agent.pk
+        self.agent = agent
+        await self.channel_layer.group_add(agent_group(agent.pk), self.channel_name)
+        await self.accept()
+        frames = await _socket_opened(agent.pk, self.channel_name)
+        sockets_alive.add(self.channel_name)
+        for frame in frames:
+            await self.send_frame(frame)
+
+    async def disconnect(self, code):
+        if self.agent_id is None:
+            return
+        sockets_alive.discard(self.channel_name)
+        await self.channel_layer.group_discard(agent_group(self.agent_id), self.channel_name)
+        await database_sync_to_async(presence.presence_disconnect)(
+            agent_id=self.agent_id, channel_name=self.channel_name
+        )
+
+    async def send_state(self, agent: Agent | None = None):
+        for frame in await database_sync_to_async(_state_frames)(self.agent_id, agent):
+            await self.send_frame(frame)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            await self.send_error("malformed", f"Frames must be JSON text of at most {MAX_FRAME_BYTES} bytes.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self.send_error("malformed", "Frames must be JSON objects.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self.send_error("malformed", 'Frames must be JSON objects with a "type".')
+            return
+        handler = getattr(self, f"on_{frame['type']}", None)
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown frame type {frame['type']!r}.")
+            return
+        try:
+            await handler(frame)
+        except DomainError as exc:
+            await self.send_error(
+                exc.code, exc.message, **({"offer_id": frame["offer_id"]} if "offer_id" in frame else {})
+            )
+
+    def _offer_id(self, frame) -> str:
+        offer_id = frame.get("offer_id")
+        if not isinstance(offer_id, str) or not offer_id:
+            raise DomainError("malformed", 'This frame needs an "offer_id".')
+        try:
+            return str(uuid.UUID(offer_id))
+        except ValueError as exc:
+            raise DomainError("offer_unavailable", "No such offer for you.") from exc
+
+    async def on_ping(self, frame):
+        await self.send_frame({"type": "pong"})
+
+    async def on_sync(self, frame):
+        await self.send_state()
+
+    async def on_presence(self, frame):
+        agent = await database_sync_to_async(Agent.objects.get)(pk=self.agent_id)
+        await database_sync_to_async(presence_change)(agent=agent, status=frame.get("status"))
+
+    async def on_ack(self, frame):
+        await database_sync_to_async(services.offer_mark_delivered)(offer_id=self._offer_id(frame), agent=self.agent)
+
+    async def on_accept(self, frame):
+        # The "assigned" answer is pushed to every tab of the agent after commit.
+        await self._answer_offer(services.offer_accept, offer_id=self._offer_id(frame))
+
+    async def on_decline(self, frame):
+        reason = frame.get("reason") or ""
+        if not isinstance(reason, str):
+            raise DomainError("malformed", "A decline reason must be text.")
+        await self._answer_offer(services.offer_decline, offer_id=self._offer_id(frame), reason=reason)
+
+    async def on_wrap_up_done(self, frame):
+        """The agent is ready before the wrap-up time is up: free the slot now."""
+        ticket_id = frame.get("ticket_id")
+        try:
+            ticket_id = str(uuid.UUID(ticket_id)) if isinstance(ticket_id, str) else None
+        except ValueError:
+            ticket_id = None
+        if ticket_id is None:
+            raise DomainError("malformed", 'This frame needs a "ticket_id".')
+        if await database_sync_to_async(assignment_wrap_up_end)(ticket_id=ticket_id, agent=self.agent) is None:
+            raise DomainError("not_in_wrap_up", "This ticket is not in wrap-up with you.")
+
+    @database_sync_to_async
+    def _answer_offer(self, answer, **arguments):
+        try:
+            answer(agent=self.agent, **arguments)
+        except DomainError as exc:
+            # Over the socket, any offer that is not (or no longer) yours is simply unavailable.
+            if exc.code == "not_found":
+                raise services.OfferUnavailable("No such offer for you.") from exc
+            raise
+
+    async def push_frame(self, event):
+        await self.send_frame(event["frame"])
+
+    async def connection_close(self, event):
+        # The account was closed (actions.people.agent_pseudonymise): no socket may outlive it, and the
+        # handshake of a reconnect is refused because the user is inactive.
+        await self.close(code=4401)
+
+    async def send_error(self, code: str, message: str, **extra):
+        await self.send_frame({"type": "error", "code": code, "message": message, **extra})
+
+    async def send_frame(self, frame: dict):
+        await self.send(text_data=json.dumps(frame))

@@ -1,5 +1,0 @@
-from dispatch.policy import policy_current
-
-
-def seed_demo() -> None:
-    policy_current()

@@ -1,0 +1,130 @@
+"""The bot platform's side: escalations as a Poisson stream through POST /api/v1/tickets/."""
+
+import asyncio
+import random
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+
+from tools.loadsim.population import weighted_choice
+from tools.loadsim.stats import SimStats
+
+REASONS = ["customer_request", "negative_sentiment", "complex_case", "bot_low_confidence"]
+
+
+def escalation_body(*, external_id: str, rng: random.Random, languages: list, skills: list[str], skill_share: float):
+    """One escalation as the contract describes it. The texts name no skill, so the platform's keyword
+    inference adds none: a ticket needs exactly the skills drawn here."""
+    at = datetime.now(UTC).isoformat()
+    needs = [rng.choice(skills)] if skills and rng.random() < skill_share else []
+    return {
+        "external_id": external_id,
+        "customer": {"ref": f"sim-c-{rng.randrange(10**6)}", "display_name": "Sim Customer", "tier": "standard"},
+        "language": weighted_choice(rng, languages),
+        "skills": needs,
+        "reason": rng.choice(REASONS),
+        "priority": rng.randint(0, 3),
+        "sentiment": round(rng.uniform(-1, 0.5), 2),
+        "summary": "Simulated escalation: the customer asks for a person.",
+        "handoff": {"bot_confidence": round(rng.uniform(0.1, 0.6), 2), "attempted": ["kb:faq"]},
+        "transcript": [
+            {"role": "customer", "text": "I would like to talk to a person.", "at": at},
+            {"role": "bot", "text": "Of course, I am getting a colleague.", "at": at},
+        ],
+    }
+
+
+class TicketStream:
+    """Posts escalations spread round robin over the servers and records when each was sent.
+
+    `stats` may be replaced between benchmark windows; `ticket_ids` keeps every ticket of the run.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_urls: list[str],
+        token: str,
+        stats: SimStats,
+        languages: list[tuple[str, float]],
+        skills: list[str],
+        skill_share: float = 0.5,
+        seed: int = 1,
+    ):
+        self.stats = stats
+        self.languages = languages
+        self.skills = skills
+        self.skill_share = skill_share
+        self.rng = random.Random(seed)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.count = 0
+        self.ticket_ids: dict[str, str] = {}  # external_id -> ticket id, for the whole run
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        headers = {"Authorization": f"Bearer {token}"}
+        self.http = [httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) for url in api_urls]
+
+    async def post_one(self) -> None:
+        self.count += 1
+        external_id = f"sim-{self.run_id}-{self.count}"
+        body = escalation_body(
+            external_id=external_id,
+            rng=self.rng,
+            languages=self.languages,
+            skills=self.skills,
+            skill_share=self.skill_share,
+        )
+        stats = self.stats
+        client = self.http[self.count % len(self.http)]
+        stats.sent_at[external_id] = time.perf_counter()
+        try:
+            response = await client.post("/api/v1/tickets/", json=body)
+            status = response.status_code
+        except httpx.HTTPError:
+            status = 0
+        if status in (200, 201):
+            ticket_id = response.json()["id"]
+            stats.ticket_ids[external_id] = ticket_id
+            self.ticket_ids[external_id] = ticket_id
+        else:
+            stats.intake_failures[status] += 1
+
+    async def run(self, *, rate: float, duration: float) -> None:
+        """Escalations at `rate` per second on average (exponential gaps) for `duration` seconds."""
+        started = time.perf_counter()
+        due = 0.0
+        requests = set()
+        while True:
+            due += self.rng.expovariate(rate)
+            if due >= duration:
+                break
+            await asyncio.sleep(max(0.0, started + due - time.perf_counter()))
+            request = asyncio.create_task(self.post_one())
+            requests.add(request)
+            request.add_done_callback(requests.discard)
+        if requests:
+            await asyncio.wait(requests)
+
+    async def cancel_unassigned(self, *, assigned_ticket_ids: set[str], concurrency: int = 20) -> int:
+        """The customers still waiting leave: cancel every ticket of the run no agent took, so that the
+        next run starts with an empty queue. Returns how many were cancelled."""
+        waiting = [ticket_id for ticket_id in self.ticket_ids.values() if ticket_id not in assigned_ticket_ids]
+        gate = asyncio.Semaphore(concurrency)
+        cancelled = 0
+
+        async def cancel(ticket_id: str) -> None:
+            nonlocal cancelled
+            async with gate:
+                try:
+                    response = await self.http[0].post(f"/api/v1/tickets/{ticket_id}/cancel/")
+                except httpx.HTTPError:
+                    return
+                cancelled += response.status_code == 200
+
+        await asyncio.gather(*(cancel(ticket_id) for ticket_id in waiting))
+        return cancelled
+
+    async def close(self) -> None:
+        for client in self.http:
+            await client.aclose()
