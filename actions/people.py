@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from agents.locks import agent_lock
 from agents.models import Agent, AgentLanguage, AgentSkill, PersonToken, SuspensionAppeal, User
 from agents.presence import presence_connect, presence_set
 from core.audit import audit_record
@@ -204,7 +205,7 @@ def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
         raise InvalidInput({"reason": ["A reason is required: it is kept in the audit log."]})
     # Lock the agent's row: a concurrent accept (which updates this row) waits for us, then finds the
     # agent inactive and suspended; and two supervisors cannot both pseudonymise.
-    locked = Agent.objects.select_for_update(of=("self",)).select_related("user").get(pk=agent.pk)
+    locked = agent_lock(agent_id=agent.pk, related=("user",))
     if locked.pseudonymised_at is not None:
         raise DomainError("already_pseudonymised", "This agent was pseudonymised already.")
     blockers = agent_pseudonymisation_blockers(agent=locked)

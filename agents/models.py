@@ -45,6 +45,11 @@ class Skill(models.Model):
         return self.code
 
 
+# How many tickets an agent may hold at once: the one place the range is written (model, constraint,
+# API, pages and the load simulator read it from here).
+MAX_CONCURRENT_MIN, MAX_CONCURRENT_MAX = 1, 10
+
+
 class Agent(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for approval"
@@ -62,7 +67,7 @@ class Agent(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.TextField(blank=True)
     max_concurrent = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
+        default=1, validators=[MinValueValidator(MAX_CONCURRENT_MIN), MaxValueValidator(MAX_CONCURRENT_MAX)]
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -107,7 +112,8 @@ class Agent(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(max_concurrent__gte=1) & Q(max_concurrent__lte=10), name="agent_max_concurrent_range"
+                condition=Q(max_concurrent__gte=MAX_CONCURRENT_MIN) & Q(max_concurrent__lte=MAX_CONCURRENT_MAX),
+                name="agent_max_concurrent_range",
             ),
         ]
         indexes = [

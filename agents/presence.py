@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from agents.events import agent_status_push
+from agents.locks import agent_lock
 from agents.models import Agent, AgentConnection, PresenceInterval
 from core.errors import InvalidInput
 
@@ -95,7 +96,7 @@ def presence_set(*, agent: Agent, status: str, reason: str = "", online_until=No
 
     if status not in Agent.Presence.values:
         raise InvalidInput({"status": [f"Presence must be one of {', '.join(Agent.Presence.values)}, not {status!r}."]})
-    agent = Agent.objects.select_for_update().get(pk=agent.pk)
+    agent = agent_lock(agent_id=agent.pk)
     now = timezone.now()
     if agent.presence != status:
         was_online = agent.presence == Agent.Presence.ONLINE

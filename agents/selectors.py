@@ -22,3 +22,10 @@ def agent_languages(agent: Agent) -> list[str]:
 
 def agent_skills(agent: Agent) -> dict[str, int]:
     return {row.skill.code: row.level for row in sorted(agent.skill_levels.all(), key=lambda r: r.skill.code)}
+
+
+NOTIFICATION_DEFAULTS = {"sound": True, "browser_notification": True, "vibrate": True}
+
+
+def notification_preferences(agent: Agent) -> dict:
+    return {**NOTIFICATION_DEFAULTS, **(agent.notification_preferences or {})}

@@ -1,6 +1,7 @@
 import pycountry
 from rest_framework import serializers
 
+from agents.models import MAX_CONCURRENT_MAX, MAX_CONCURRENT_MIN
 from agents.payout_details import mask_iban
 from agents.selectors import agent_languages, agent_skills
 from core.rest import StrictSerializer
@@ -46,7 +47,7 @@ class AgentCreateSerializer(StrictSerializer):
     display_name = serializers.CharField(max_length=100)
     languages = serializers.ListField(child=serializers.CharField(max_length=2), allow_empty=False)
     skills = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)
-    max_concurrent = serializers.IntegerField(min_value=1, max_value=10, default=1)
+    max_concurrent = serializers.IntegerField(min_value=MAX_CONCURRENT_MIN, max_value=MAX_CONCURRENT_MAX, default=1)
 
     def validate_languages(self, value):
         return validate_language_codes(value)
@@ -59,7 +60,9 @@ class AgentUpdateSerializer(StrictSerializer):
     display_name = serializers.CharField(max_length=100, required=False)
     languages = serializers.ListField(child=serializers.CharField(max_length=2), allow_empty=False, required=False)
     skills = serializers.DictField(child=serializers.JSONField(), required=False)
-    max_concurrent = serializers.IntegerField(min_value=1, max_value=10, required=False)
+    max_concurrent = serializers.IntegerField(
+        min_value=MAX_CONCURRENT_MIN, max_value=MAX_CONCURRENT_MAX, required=False
+    )
 
     def validate_languages(self, value):
         return validate_language_codes(value)

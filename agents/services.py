@@ -8,6 +8,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from agents.events import agent_status_push
+from agents.locks import agent_lock
 from agents.models import (
     Agent,
     AgentLanguage,
@@ -248,3 +249,21 @@ def agent_capacity_release(*, agent_id) -> None:
     """One of the agent's slots is free again (the ticket closed, went back to the queue or moved on).
     Whoever frees it also tells dispatch the agent has room (dispatch.services.agent_dispatch_on_commit)."""
     Agent.objects.filter(pk=agent_id, active_tickets__gt=0).update(active_tickets=F("active_tickets") - 1)
+
+
+# ---------------------------------------------------------------- preferences
+
+
+@transaction.atomic
+def agent_notification_preferences_set(*, agent: Agent, sound: bool, browser_notification: bool, vibrate: bool):
+    """Store how the agent wants to be alerted to an offer. Keys this form does not know are kept."""
+    current = agent_lock(agent_id=agent.pk)
+    preferences = {
+        **(current.notification_preferences or {}),
+        "sound": sound,
+        "browser_notification": browser_notification,
+        "vibrate": vibrate,
+    }
+    Agent.objects.filter(pk=agent.pk).update(notification_preferences=preferences)
+    agent.notification_preferences = preferences
+    return agent

@@ -11,12 +11,10 @@ Client frames beyond the contract's: `{"type": "ack", "offer_id"}` (the offer re
 """
 
 import asyncio
-import json
 import logging
 import uuid
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from actions.people import presence_change, socket_opened
 from actions.tickets import assignment_wrap_up_end
@@ -24,13 +22,13 @@ from agents import presence
 from agents.models import Agent, Role
 from core.errors import DomainError
 from core.events import agent_group
+from core.sockets import FrameConsumer
 from dispatch import services
 from dispatch.events import offer_frame
 from dispatch.selectors import pending_offers_for_agent
 from tickets.models import Assignment, Ticket, TicketStatus
 
 log = logging.getLogger(__name__)
-MAX_FRAME_BYTES = 16 * 1024
 
 
 @database_sync_to_async
@@ -109,7 +107,7 @@ class SocketsAlive:
 sockets_alive = SocketsAlive()
 
 
-class AgentConsumer(AsyncWebsocketConsumer):
+class AgentConsumer(FrameConsumer):
     agent_id = None
 
     async def connect(self):
@@ -139,28 +137,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         for frame in await database_sync_to_async(_state_frames)(self.agent_id, agent):
             await self.send_frame(frame)
 
-    async def receive(self, text_data=None, bytes_data=None):
-        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
-            await self.send_error("malformed", f"Frames must be JSON text of at most {MAX_FRAME_BYTES} bytes.")
-            return
-        try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self.send_error("malformed", "Frames must be JSON objects.")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_error("malformed", 'Frames must be JSON objects with a "type".')
-            return
-        handler = getattr(self, f"on_{frame['type']}", None)
-        if handler is None:
-            await self.send_error("unknown_type", f"Unknown frame type {frame['type']!r}.")
-            return
-        try:
-            await handler(frame)
-        except DomainError as exc:
-            await self.send_error(
-                exc.code, exc.message, **({"offer_id": frame["offer_id"]} if "offer_id" in frame else {})
-            )
+    def error_context(self, frame):
+        return {"offer_id": frame["offer_id"]} if frame and "offer_id" in frame else {}
 
     def _offer_id(self, frame) -> str:
         offer_id = frame.get("offer_id")
@@ -216,16 +194,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 raise services.OfferUnavailable("No such offer for you.") from exc
             raise
 
-    async def push_frame(self, event):
-        await self.send_frame(event["frame"])
-
     async def connection_close(self, event):
         # The account was closed (actions.people.agent_pseudonymise): no socket may outlive it, and the
         # handshake of a reconnect is refused because the user is inactive.
         await self.close(code=4401)
-
-    async def send_error(self, code: str, message: str, **extra):
-        await self.send_frame({"type": "error", "code": code, "message": message, **extra})
-
-    async def send_frame(self, frame: dict):
-        await self.send(text_data=json.dumps(frame))

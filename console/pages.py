@@ -15,7 +15,6 @@ from statistics import median
 from django import forms
 from django.contrib import messages
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Count, DurationField, ExpressionWrapper, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.http import JsonResponse
@@ -27,8 +26,10 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from agents.models import Agent, PresenceInterval, Role
 from agents.permissions import role_required
-from agents.selectors import agent_for_user, agent_languages, agent_skills
+from agents.selectors import agent_for_user, agent_languages, agent_skills, notification_preferences
+from agents.services import agent_notification_preferences_set
 from agents.shifts import RELEASE_CUTOFF, claim_problems, shifts_upcoming
+from core.time import utc_day_start
 from dispatch.models import Offer
 from dispatch.surge import surge_current
 from payouts.models import PayLine, PayoutItem, PayoutItemLine, PayoutItemStatus
@@ -38,16 +39,12 @@ from payouts.services import period_bounds
 # --------------------------------------------------------------------------------------- reads
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-
-
 def agent_earnings_today(*, agent: Agent, now: dt.datetime | None = None) -> list[dict]:
     """Today's (UTC) pay per currency: [{"currency": "EUR", "amount": Decimal}] (empty when nothing yet)."""
 
     today = (now or timezone.now()).astimezone(dt.UTC).date()
     rows = (
-        PayLine.objects.filter(agent=agent, created_at__gte=_day_start(today))
+        PayLine.objects.filter(agent=agent, created_at__gte=utc_day_start(today))
         .values("currency")
         .annotate(amount=Sum("amount"))
         .order_by("currency")
@@ -309,27 +306,6 @@ def agent_earnings(*, agent: Agent, weeks: int = 12, now: dt.datetime | None = N
 
 
 # --------------------------------------------------------------------------------------- writes
-
-NOTIFICATION_DEFAULTS = {"sound": True, "browser_notification": True, "vibrate": True}
-
-
-def notification_preferences(agent: Agent) -> dict:
-    return {**NOTIFICATION_DEFAULTS, **(agent.notification_preferences or {})}
-
-
-@transaction.atomic
-def agent_notification_preferences_set(*, agent: Agent, sound: bool, browser_notification: bool, vibrate: bool):
-    """Store how the agent wants to be alerted to an offer. Keys this form does not know are kept."""
-    current = Agent.objects.select_for_update(of=("self",)).only("notification_preferences").get(pk=agent.pk)
-    preferences = {
-        **(current.notification_preferences or {}),
-        "sound": sound,
-        "browser_notification": browser_notification,
-        "vibrate": vibrate,
-    }
-    Agent.objects.filter(pk=agent.pk).update(notification_preferences=preferences)
-    agent.notification_preferences = preferences
-    return agent
 
 
 class NotificationPreferencesForm(forms.Form):

@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 
 from core.audit import audit_record
 from core.errors import InvalidInput
+from dispatch.locks import policy_latest_lock
 from dispatch.models import DispatchPolicy
 from dispatch.serializers import POLICY_FIELDS
 
@@ -30,7 +31,7 @@ def policy_update(*, actor, changes: dict, change_reason: str = "") -> DispatchP
     values.update(changes)
     if values["surge_min"] > values["surge_max"]:
         raise InvalidInput({"surge_min": ["surge_min must not be above surge_max."]})
-    latest = DispatchPolicy.objects.select_for_update().order_by("-version").first()
+    latest = policy_latest_lock()
     policy = DispatchPolicy.objects.create(
         version=latest.version + 1, created_by=actor, change_reason=change_reason, **values
     )

@@ -221,7 +221,7 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
     else, or nobody is eligible: it then stays queued for the next trigger or sweep).
     """
 
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         ticket = ticket_lock(ticket_id=ticket_id, skip_locked=True)
         if ticket is None or ticket.status != TicketStatus.QUEUED:
             return []
@@ -387,7 +387,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
     """Accept an offer: the agent now holds the ticket, and nobody else ever will."""
     offer = _offer_of_agent(offer_id=offer_id, agent=agent)
     try:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             ticket = ticket_lock(ticket_id=offer.ticket_id)
             now = timezone.now()
             claimed = Offer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING, expires_at__gt=now).update(
@@ -423,16 +423,13 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
             pushes.send_to_agent_on_commit(
                 agent.pk, {"type": "assigned", "offer_id": str(offer.pk), "ticket_id": str(ticket.pk)}
             )
-            _webhook(ticket=ticket, event="ticket.assigned", data={"agent": {"display_name": agent.display_name}})
+            webhook_event_record(
+                ticket=ticket, event="ticket.assigned", data={"agent": {"display_name": agent.display_name}}
+            )
             return offer
     except IntegrityError as exc:
         # The partial unique index refused a second accepted offer in the round.
         raise OfferUnavailable("Another agent took this one.") from exc
-
-
-def _webhook(*, ticket, event: str, data: dict) -> None:
-
-    webhook_event_record(ticket=ticket, event=event, data=data)
 
 
 def _release_offer_slot(agent_id) -> None:
@@ -452,7 +449,7 @@ def _requeue_if_unoffered(ticket: Ticket) -> None:
 
 def offer_decline(*, offer_id, agent: Agent, reason: str = "") -> Offer:
     offer = _offer_of_agent(offer_id=offer_id, agent=agent)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         ticket = ticket_lock(ticket_id=offer.ticket_id)
         now = timezone.now()
         declined = Offer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING, expires_at__gt=now).update(
@@ -480,7 +477,7 @@ def offer_expire(*, offer_id) -> bool:
     offer = Offer.objects.filter(pk=offer_id, status=OfferStatus.PENDING).select_related("agent").first()
     if offer is None:
         return False  # answered already: the usual case, settled without a transaction
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         ticket = ticket_lock(ticket_id=offer.ticket_id)
         now = timezone.now()
         expired = Offer.objects.filter(pk=offer.pk, status=OfferStatus.PENDING, expires_at__lte=now).update(
@@ -531,12 +528,6 @@ def offers_withdraw_for_ticket(*, ticket: Ticket, reason: str) -> int:
     with transaction.atomic():
         ticket_lock(ticket_id=ticket.pk)
         return _withdraw_pending(ticket=ticket, reason=reason)
-
-
-def agent_capacity_release(*, agent_id) -> None:
-    """One of the agent's tickets closed (resolved, handed back, cancelled, requeued): room for more."""
-    Agent.objects.filter(pk=agent_id, active_tickets__gt=0).update(active_tickets=F("active_tickets") - 1)
-    agent_dispatch_on_commit(agent_id=agent_id)
 
 
 # --- Sweeps ---------------------------------------------------------------------------------------

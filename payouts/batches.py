@@ -21,6 +21,7 @@ from agents.models import Agent
 from agents.payout_details import payout_details_problem
 from core.audit import audit_record
 from core.errors import DomainError, InvalidInput, NotFound
+from core.time import utc_day_start
 from payouts import exports
 from payouts.models import (
     PayLine,
@@ -35,16 +36,12 @@ from payouts.models import (
 log = logging.getLogger(__name__)
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-
-
 def _period_lines(*, period_start: dt.date, period_end: dt.date, currency: str):
     """Unpaid lines of `currency` created in the period (UTC days, both ends included)."""
     return PayLine.objects.filter(
         currency=currency,
-        created_at__gte=_day_start(period_start),
-        created_at__lt=_day_start(period_end + dt.timedelta(days=1)),
+        created_at__gte=utc_day_start(period_start),
+        created_at__lt=utc_day_start(period_end + dt.timedelta(days=1)),
         payout__isnull=True,
     )
 
@@ -129,8 +126,8 @@ def payout_batch_create(*, actor, period_start: dt.date, period_end: dt.date, cu
                     _uuid_param(batch.pk),
                     PayoutItemStatus.PAYABLE,
                     currency,
-                    connection.ops.adapt_datetimefield_value(_day_start(period_start)),
-                    connection.ops.adapt_datetimefield_value(_day_start(period_end + dt.timedelta(days=1))),
+                    connection.ops.adapt_datetimefield_value(utc_day_start(period_start)),
+                    connection.ops.adapt_datetimefield_value(utc_day_start(period_end + dt.timedelta(days=1))),
                 ],
             )
     except IntegrityError as exc:

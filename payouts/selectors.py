@@ -4,11 +4,8 @@ import datetime as dt
 
 from django.db.models import QuerySet
 
+from core.time import utc_day_start
 from payouts.models import PayLine, PayoutBatch, PayoutItem, RateCard, ShiftGuaranteeClose
-
-
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def pay_line_list(
@@ -19,9 +16,9 @@ def pay_line_list(
     if agent_id is not None:
         lines = lines.filter(agent_id=agent_id)
     if date_from is not None:
-        lines = lines.filter(created_at__gte=_day_start(date_from))
+        lines = lines.filter(created_at__gte=utc_day_start(date_from))
     if date_to is not None:
-        lines = lines.filter(created_at__lt=_day_start(date_to + dt.timedelta(days=1)))
+        lines = lines.filter(created_at__lt=utc_day_start(date_to + dt.timedelta(days=1)))
     return lines.order_by("-created_at", "-pk")
 
 

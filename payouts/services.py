@@ -23,6 +23,7 @@ from django.utils import timezone
 from agents.models import Agent
 from core.audit import audit_record
 from core.errors import DomainError, InvalidInput, NotFound
+from core.time import utc_day_start
 from payouts import formula, locks
 from payouts.guarantees import shift_guarantee_close_due
 from payouts.models import (
@@ -537,15 +538,11 @@ def period_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
     return start, start + dt.timedelta(days=6)
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-
-
 def earnings_floor_close_agent(*, agent, period_start: dt.date, card: RateCard) -> EarningsPeriodClose | None:
     """Close one agent's period: record its inputs and, if earnings fall below the floor, write the
     top-up line. Exactly once per agent and period (unique close row, unique top-up line)."""
     period_end = period_start + dt.timedelta(days=6)
-    start, end = _day_start(period_start), _day_start(period_end + dt.timedelta(days=1))
+    start, end = utc_day_start(period_start), utc_day_start(period_end + dt.timedelta(days=1))
     pays = TicketPay.objects.filter(
         agent=agent, work_ended_at__gte=start, work_ended_at__lt=end, currency=card.currency
     )
@@ -660,7 +657,7 @@ def earnings_floor_close_period(*, period_start: dt.date) -> int:
         raise InvalidInput({"period_start": ["A period starts on a Monday."]})
     shift_guarantee_close_due(wait_for_ticket_pay=False)
     end_day = period_start + dt.timedelta(days=7)
-    card = rate_card_in_force(at=_day_start(end_day) - dt.timedelta(seconds=1))
+    card = rate_card_in_force(at=utc_day_start(end_day) - dt.timedelta(seconds=1))
     closed = EarningsPeriodClose.objects.filter(period_start=period_start).values("agent_id")
     count = 0
     for agent in Agent.objects.exclude(pk__in=closed).order_by("pk").iterator(chunk_size=500):

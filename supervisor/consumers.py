@@ -10,21 +10,20 @@ supervisor's board moves it at once, before the next board frame). `{"type": "pi
 """
 
 import asyncio
-import json
 import logging
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from agents.models import Role
 from core.events import SUPERVISORS_GROUP
+from core.sockets import FrameConsumer
 from supervisor.selectors import board_fingerprint, board_snapshot_cached
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 1.0
 
 
-class SupervisorConsumer(AsyncWebsocketConsumer):
+class SupervisorConsumer(FrameConsumer):
     refresher = None
     last_fingerprint = None
 
@@ -64,33 +63,8 @@ class SupervisorConsumer(AsyncWebsocketConsumer):
             self.last_fingerprint = fingerprint
             await self.send_frame({"type": "board", **snapshot})
 
-    async def receive(self, text_data=None, bytes_data=None):
-        try:
-            frame = json.loads(text_data or "")
-        except ValueError:
-            frame = None
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self.send_error("malformed", 'Frames must be JSON objects with a "type".')
-            return
-        # The handlers are the on_<type> methods: the authorization matrix (tests/security/test_ws_authz.py)
-        # reads them, so a new frame type cannot be added without saying who may send it.
-        handler = getattr(self, f"on_{frame['type']}", None)
-        if handler is None:
-            await self.send_error("unknown_type", f"Unknown frame type {frame['type']!r}.")
-            return
-        await handler(frame)
-
     async def on_ping(self, frame):
         await self.send_frame({"type": "pong"})
 
     async def on_sync(self, frame):
         await self.send_board(force=True)
-
-    async def send_error(self, code: str, message: str):
-        await self.send_frame({"type": "error", "code": code, "message": message})
-
-    async def push_frame(self, event):
-        await self.send_frame(event["frame"])
-
-    async def send_frame(self, frame: dict):
-        await self.send(text_data=json.dumps(frame, default=str))

@@ -18,7 +18,7 @@ from actions import supervision
 from actions.people import agent_pseudonymisation_blockers, agent_pseudonymise
 from actions.rules import policy_change
 from agents import shifts
-from agents.models import Agent, Role, Skill, SuspensionAppeal
+from agents.models import MAX_CONCURRENT_MAX, MAX_CONCURRENT_MIN, Agent, Role, Skill, SuspensionAppeal
 from agents.permissions import role_required
 from agents.services import agent_reinstate, agent_suspend, agent_update
 from core.audit import audit_actor_name
@@ -224,8 +224,11 @@ def agent_page(request, agent_id):
             value = request.POST.get("max_concurrent", "")
 
             def set_capacity():
-                if not value.isdigit() or not 1 <= int(value) <= 10:
-                    raise DomainError("invalid", "Capacity is a whole number of tickets from 1 to 10.")
+                if not value.isdigit() or not MAX_CONCURRENT_MIN <= int(value) <= MAX_CONCURRENT_MAX:
+                    raise DomainError(
+                        "invalid",
+                        f"Capacity is a whole number of tickets from {MAX_CONCURRENT_MIN} to {MAX_CONCURRENT_MAX}.",
+                    )
                 agent_update(agent=agent, actor=request.user, max_concurrent=int(value))
 
             _attempt(request, set_capacity, success=f"Capacity set to {value}.")

@@ -187,3 +187,39 @@ def integration_client(integration_with_token):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {integration_with_token[1]}")
     return client
+
+
+class LockOrder:
+    """The SQL a block ran, to prove a row was locked (SELECT ... FOR UPDATE) before it was written."""
+
+    def __init__(self, capture):
+        self.capture = capture
+
+    def statements(self) -> list[str]:
+        return [query["sql"] for query in self.capture.captured_queries]
+
+    def assert_locked_before_write(self, table: str, pk) -> None:
+        sql = self.statements()
+        key = str(pk).replace("-", "")
+        lock = next(
+            (
+                i
+                for i, s in enumerate(sql)
+                if "FOR UPDATE" in s and f'FROM "{table}"' in s and key in s.replace("-", "")
+            ),
+            None,
+        )
+        write = next(
+            (i for i, s in enumerate(sql) if s.startswith(f'UPDATE "{table}"') and key in s.replace("-", "")), None
+        )
+        assert write is not None, f"no UPDATE of {table} {pk} in:\n" + "\n".join(sql)
+        assert lock is not None and lock < write, f"{table} {pk} written before it was locked:\n" + "\n".join(sql)
+
+
+@pytest.fixture
+def lock_order():
+    """Saleor's pattern: run the block inside `with lock_order.capture:`, then assert on the order."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    return LockOrder(CaptureQueriesContext(connection))

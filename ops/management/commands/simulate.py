@@ -9,6 +9,7 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
+from agents.models import MAX_CONCURRENT_MAX, MAX_CONCURRENT_MIN
 from tools.loadsim.agents import AgentBehaviour
 from tools.loadsim.population import sim_leftovers_cancel, sim_population_ensure
 from tools.loadsim.run import SimConfig, simulate
@@ -83,8 +84,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["agents"] < 1 or options["rate"] <= 0 or options["duration"] <= 0:
             raise CommandError("--agents, --rate and --duration must be positive")
-        if not 1 <= options["max_concurrent"] <= 10:
-            raise CommandError("--max-concurrent: 1..10")
+        if not MAX_CONCURRENT_MIN <= options["max_concurrent"] <= MAX_CONCURRENT_MAX:
+            raise CommandError(f"--max-concurrent: {MAX_CONCURRENT_MIN}..{MAX_CONCURRENT_MAX}")
         behaviour = AgentBehaviour(
             think_seconds=seconds_range("think", options["think"]),
             handle_seconds=seconds_range("handle", options["handle"]),
