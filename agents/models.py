@@ -106,6 +106,10 @@ class Agent(models.Model):
     payout_country = models.CharField(max_length=2, blank=True)
 
     notification_preferences = models.JSONField(default=dict, blank=True)
+    # The language the console and everything the server writes for the agent are in ("": the browser's),
+    # and the time zone times are shown in ("": the browser's).
+    ui_language = models.CharField(max_length=8, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
     # Set once, when a supervisor replaced the departed agent's personal data (actions.people.agent_pseudonymise).
     pseudonymised_at = models.DateTimeField(null=True, blank=True)
 

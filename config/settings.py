@@ -192,7 +192,7 @@ if env.bool("FAST_PASSWORD_HASHER", default=False):
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("sv", "Svenska")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -1,9 +1,10 @@
-"""Offer frames for the agent's socket (CONTRACT.md "Agents: offers and work"), sent after commit."""
+"""Offer frames for the agent's socket (the "offer" frame of the websocket protocol), sent after commit."""
 
 from django.db import transaction
 from django.utils import timezone
 
 from core.events import agent_group, send_to_agent_on_commit, send_to_group_now
+from dispatch.reasons import why_text
 from tickets.selectors import ticket_offer_payload
 
 
@@ -20,7 +21,8 @@ def offer_frame(offer, *, now=None) -> dict:
             "currency": offer.pay_estimate_currency,
             "surge": f"{offer.surge:.2f}",
         },
-        "why": offer.why,
+        # In the agent's own language (dispatch.reasons); offers older than the codes keep their text.
+        "why": why_text(offer.why_codes, language=offer.agent.ui_language or "en") if offer.why_codes else offer.why,
     }
 
 

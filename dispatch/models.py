@@ -95,6 +95,9 @@ class Offer(models.Model):
     pay_estimate_amount = models.DecimalField(max_digits=10, decimal_places=2)
     pay_estimate_currency = models.CharField(max_length=3)
     pay_estimate_detail = models.JSONField(default=dict, blank=True)
+    # Why this agent (dispatch.reasons): as codes, rendered in each reader's language and person, and the
+    # English text first shown, kept as the record.
+    why_codes = models.JSONField(default=list, blank=True)
     why = models.JSONField(default=list)
     decision = models.JSONField(default=dict)
     policy = models.ForeignKey(DispatchPolicy, on_delete=models.PROTECT, related_name="+")

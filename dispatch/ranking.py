@@ -71,32 +71,5 @@ def score_agent(
     )
 
 
-def why_in_plain_words(*, scored: ScoredAgent, ticket, requirements, stage) -> list[str]:
-    """The reasons shown to the agent with the offer."""
-    reasons = [f"You speak the customer's language ({ticket.language})."]
-    levels = scored.facts["skill_levels"]
-    for requirement in requirements:
-        level = levels.get(str(requirement.skill_id))
-        reasons.append(f"Your {requirement.code} level {level} meets the required level {requirement.level}.")
-    if stage.skill_relaxation:
-        reasons.append(
-            f"The customer has waited a while, so the skill level asked was lowered by {stage.skill_relaxation}."
-        )
-    idle = scored.facts["idle_seconds"]
-    if idle is None:
-        reasons.append("You have not had an offer yet in this period, so you are first in line.")
-    else:
-        reasons.append(f"Your last offer was {idle // 60} min {idle % 60} s ago; agents who waited longer go first.")
-    reasons.append(
-        f"Your customer rating counts as {scored.facts['csat']:.1f} of 5 "
-        f"({scored.facts['csat_count']} ratings, smoothed so a few ratings do not decide)."
-    )
-    if scored.facts.get("on_shift"):
-        reasons.append("You are on a shift you booked, and agents on a booked shift go first.")
-    if stage.fanout > 1:
-        reasons.append(f"This offer went to {stage.fanout} agents at once; the first to accept gets it.")
-    return reasons
-
-
 def decimal_str(value: Decimal) -> str:
     return f"{value:.2f}"

@@ -30,7 +30,8 @@ from dispatch import events
 from dispatch.escalation import Stage, escalation_stages, stage_reached
 from dispatch.models import DispatchPolicy, Offer, OfferStatus, SupervisorAlert, WithdrawReason
 from dispatch.policy import policy_current
-from dispatch.ranking import offers_per_online_hour, score_agent, why_in_plain_words
+from dispatch.ranking import offers_per_online_hour, score_agent
+from dispatch.reasons import why_codes, why_text
 from dispatch.selectors import (
     EXCLUSION_REASONS,
     dispatch_pool,
@@ -314,7 +315,10 @@ def ticket_dispatch(*, ticket_id) -> list[Offer]:
                     pay_estimate_amount=estimate.amount,
                     pay_estimate_currency=estimate.currency,
                     pay_estimate_detail=estimate.detail,
-                    why=why_in_plain_words(scored=chosen, ticket=ticket, requirements=requirements, stage=stage),
+                    why_codes=(
+                        codes := why_codes(scored=chosen, ticket=ticket, requirements=requirements, stage=stage)
+                    ),
+                    why=why_text(codes, language="en"),
                     decision=decision,
                     policy=policy,
                     round_id=round_id,
