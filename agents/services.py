@@ -3,7 +3,7 @@
 import secrets
 
 from django.contrib.auth.models import Group
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -243,6 +243,31 @@ def agent_capacity_claim(*, agent_id, **also) -> bool:
             active_tickets=F("active_tickets") + 1, **also
         )
     )
+
+
+def agents_offer_slot_claim(*, agent_ids, now) -> set:
+    """Give each of `agent_ids` still free for an offer (active, none pending) their one offer slot, in
+    one statement: rows locked in pk order, those another transaction holds at this moment skipped
+    (theirs), `last_offer_at` and `offers_received` moved with the claim. Returns the ids claimed."""
+    if not agent_ids:
+        return set()
+    quote = connection.ops.quote_name
+    table = quote(Agent._meta.db_table)
+    ids = [Agent._meta.pk.get_db_prep_value(pk, connection) for pk in sorted(agent_ids, key=str)]
+    marks = ", ".join(["%s"] * len(ids))
+    changes = "has_pending_offer = %s, last_offer_at = %s, offers_received = offers_received + 1"
+    free = f"id IN ({marks}) AND has_pending_offer = %s AND status = %s"
+    if connection.vendor == "postgresql":
+        sql = (
+            f"UPDATE {table} SET {changes} WHERE id IN "
+            f"(SELECT id FROM {table} WHERE {free} ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id"
+        )
+    else:  # SQLite: one writer at a time, nothing to skip
+        sql = f"UPDATE {table} SET {changes} WHERE {free} RETURNING id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [True, now, *ids, False, Agent.Status.ACTIVE])
+        claimed = [row[0] for row in cursor.fetchall()]
+    return {Agent._meta.pk.to_python(pk) for pk in claimed}
 
 
 def agent_capacity_release(*, agent_id) -> None:

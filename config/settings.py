@@ -156,7 +156,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "queue_order_stra
 CELERY_TASK_ROUTES = {
     "dispatch.tasks.dispatch_ticket_task": {"queue": "dispatch"},
     "dispatch.tasks.offer_expire_task": {"queue": "dispatch"},
-    "dispatch.tasks.dispatch_for_agent_task": {"queue": "dispatch"},
+    "dispatch.tasks.offers_expire_task": {"queue": "dispatch"},
 }
 CELERY_TIMEZONE = "UTC"
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=10)

@@ -65,3 +65,7 @@ class FrameConsumer(AsyncWebsocketConsumer):
     async def push_frame(self, event):
         """A frame sent to one of this socket's groups (core.events) goes out as it is."""
         await self.send_frame(event["frame"])
+
+    async def push_text(self, event):
+        """A frame its sender serialised once for every socket it reaches (the engine's offers)."""
+        await self.send(text_data=event["text"])

@@ -1,14 +1,14 @@
-"""Supervisor alerts: reading them, and acknowledging one.
+"""Supervisor alerts: raising one, reading them, and acknowledging one.
 
-Alerts are raised by dispatch (dispatch.services.supervisor_alert_raise) and pushed to the supervisors'
-boards. A supervisor acknowledges an alert to say "I have this": it leaves the open alerts, shows who
-acknowledged it and when, and the other supervisors' boards are told at once. The optional note is kept
-in the audit log with the decision (the alert row holds who and when).
+Alerts are raised by dispatch (supervisor_alert_raise: the escalation steps, agents gone too long) and
+pushed to the supervisors' boards. A supervisor acknowledges an alert to say "I have this": it leaves
+the open alerts, shows who acknowledged it and when, and the other supervisors' boards are told at
+once. The optional note is kept in the audit log with the decision (the alert row holds who and when).
 """
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -24,6 +24,25 @@ ALERT_STATES = ("open", "acknowledged", "all")
 BOARD_OPEN_ALERTS = 10
 BOARD_ACKNOWLEDGED_ALERTS = 5
 BOARD_ACKNOWLEDGED_WINDOW = timedelta(hours=24)
+
+
+def supervisor_alert_raise(*, kind: str, message: str, ticket=None, agent=None) -> SupervisorAlert | None:
+    """Raise an alert once per (kind, ticket); supervisors' boards get it live."""
+    try:
+        with transaction.atomic():
+            alert = SupervisorAlert.objects.create(kind=kind, ticket=ticket, agent=agent, message=message)
+    except IntegrityError:
+        return None
+    events.send_to_supervisors_on_commit(
+        {
+            "type": "alert",
+            "id": str(alert.id),
+            "kind": kind,
+            "message": message,
+            "ticket_id": str(ticket.id) if ticket else None,
+        }
+    )
+    return alert
 
 
 class AlertAlreadyAcknowledged(DomainError):

@@ -8,7 +8,8 @@ from dispatch.reasons import why_text
 from tickets.selectors import ticket_offer_payload
 
 
-def offer_frame(offer, *, now=None) -> dict:
+def offer_frame(offer, *, now=None, language: str | None = None) -> dict:
+    """The offer as the agent's socket shows it, `why` in `language` (default: the agent's own)."""
     now = now or timezone.now()
     return {
         "type": "offer",
@@ -22,7 +23,9 @@ def offer_frame(offer, *, now=None) -> dict:
             "surge": f"{offer.surge:.2f}",
         },
         # In the agent's own language (dispatch.reasons); offers older than the codes keep their text.
-        "why": why_text(offer.why_codes, language=offer.agent.ui_language or "en") if offer.why_codes else offer.why,
+        "why": why_text(offer.why_codes, language=language or offer.agent.ui_language or "en")
+        if offer.why_codes
+        else offer.why,
     }
 
 

@@ -1,8 +1,9 @@
-"""Start the whole platform as one group: ASGI server, Celery worker and Celery beat.
+"""Start the whole platform as one group: every process of the Procfile (web, worker, beat, dispatcher).
 
     python -m ops.runplatform      (what `make run` calls)
 
-Migrates, seeds the demo data, starts the three processes, checks that a task round-trips through the
+Migrates (the Procfile's release step), seeds the demo data, starts the processes exactly as the Procfile
+says (one web process unless WEB_CONCURRENCY says more), checks that a task round-trips through the
 worker, prints where to go, and stops everything on Ctrl-C (or when any one process dies).
 """
 
@@ -20,9 +21,21 @@ def _manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, check=True)
 
 
-def _start(name: str, args: list[str]) -> subprocess.Popen:
-    print(f"starting {name}: {' '.join(args)}", flush=True)
-    return subprocess.Popen(args, cwd=BASE_DIR, start_new_session=True)
+def procfile_processes(path: Path = BASE_DIR / "Procfile") -> dict[str, str]:
+    """The Procfile's processes, `name: command`, in order (the release step is not a process)."""
+    processes = {}
+    for line in path.read_text().splitlines():
+        name, _, command = line.partition(":")
+        if line.strip() and not line.lstrip().startswith("#") and name.strip() != "release":
+            processes[name.strip()] = command.strip()
+    return processes
+
+
+def _start(name: str, command: str) -> subprocess.Popen:
+    print(f"starting {name}: {command}", flush=True)
+    # The commands say `python`: this virtual environment's, first on the PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.Popen(["sh", "-c", f"exec {command}"], cwd=BASE_DIR, env=env, start_new_session=True)
 
 
 def _worker_round_trip(timeout_seconds: float = 60) -> float:
@@ -78,57 +91,10 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     _manage("migrate", "--noinput", "-v", "0")
     _manage("seed_demo")
-    python = sys.executable
-    processes = {
-        "web": _start(
-            "web",
-            [
-                python,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                os.environ.get("HOST", "127.0.0.1"),
-                "--port",
-                port,
-                "--ws",
-                "websockets",
-                "--no-access-log",
-            ],
-        ),
-        "worker": _start(
-            "worker",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "dispatch,celery",
-                "--loglevel",
-                os.environ.get("CELERY_LOG_LEVEL", "WARNING"),
-                "--concurrency",
-                "2",
-            ],
-        ),
-        "beat": _start(
-            "beat",
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "beat",
-                "--loglevel",
-                "WARNING",
-                "--schedule",
-                str(BASE_DIR / "var" / "celerybeat-schedule"),
-            ],
-        ),
-    }
+    os.environ["PORT"] = port
+    os.environ.setdefault("HOST", "127.0.0.1")
+    os.environ.setdefault("WEB_CONCURRENCY", "1")
+    processes = {name: _start(name, command) for name, command in procfile_processes().items()}
 
     def stop_all(*_):
         _stop_processes(processes)

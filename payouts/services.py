@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q, Sum
 from django.utils import timezone
@@ -229,13 +230,13 @@ def _estimate_for(*, card: RateCard, facts: formula.TicketFacts, surge: Decimal)
     return parts, detail
 
 
-def pay_estimate(*, ticket, surge: Decimal) -> PayEstimate:
+def pay_estimate(*, ticket, surge: Decimal, card: RateCard | None = None) -> PayEstimate:
     """What an offer of `ticket` at `surge` pays at least, from the rate card in force now.
 
     Assumption: the handle time is the rate card's `expected_handle_minutes` (default 8) plus the
     after-contact allowance. The estimate is a promise: the final pay can only be higher.
     """
-    card = rate_card_in_force()
+    card = card or rate_card_in_force()
     parts, detail = _estimate_for(card=card, facts=formula.TicketFacts.of(ticket), surge=Decimal(surge))
     return PayEstimate(amount=parts.total, currency=card.currency, detail=detail)
 
@@ -243,11 +244,34 @@ def pay_estimate(*, ticket, surge: Decimal) -> PayEstimate:
 # ---------------------------------------------------------------- hooks for other apps
 
 
-def ticket_pay_on_commit(*, ticket_id) -> None:
-    """Compute the pay of a resolved or handed-back ticket once the caller's transaction commits."""
-    from payouts.tasks import ticket_pay_task
+PAY_FLUSH_QUEUED_KEY = "payouts:pay-flush-queued"
 
-    transaction.on_commit(lambda: ticket_pay_task.delay(str(ticket_id)), robust=True)
+
+def ticket_pay_on_commit(*, ticket_id) -> None:
+    """Pay a closed ticket once the caller's transaction commits: one batched task (ticket_pay_flush) for
+    every ticket closed meanwhile, not a task each."""
+    transaction.on_commit(ticket_pay_flush_request, robust=True)
+
+
+def ticket_pay_flush_request() -> None:
+    from payouts.tasks import ticket_pay_flush_task
+
+    if cache.add(PAY_FLUSH_QUEUED_KEY, 1, timeout=60):
+        ticket_pay_flush_task.delay()
+
+
+def ticket_pay_flush(*, limit: int = 500) -> int:
+    """Write the pay of every closed ticket that has none yet (each exactly once: ticket_pay_compute),
+    until none is left. Returns the tickets paid."""
+    paid = 0
+    while True:
+        cache.delete(PAY_FLUSH_QUEUED_KEY)  # tickets closed from now on ask for another flush
+        unpaid = _unpaid_closed_tickets(settled_before=timezone.now(), limit=limit)
+        if not unpaid:
+            return paid
+        paid += sum(1 for ticket_id in unpaid if ticket_pay_compute(ticket_id=ticket_id) is not None)
+        if len(unpaid) < limit:
+            return paid
 
 
 def csat_recorded_on_commit(*, ticket_id) -> None:
@@ -686,12 +710,8 @@ def pay_line_get(*, line_id) -> PayLine:
 LOST_PAY_TASK_SECONDS = 30
 
 
-def ticket_pay_sweep(*, limit: int = 500) -> int:
-    """Compute the pay of finished, assigned tickets that have none, and the quality bonus of rated
-    ones that qualify and have none (a lost task is repaired here). Returns the lines' tickets paid."""
-
-    settled_before = timezone.now() - dt.timedelta(seconds=LOST_PAY_TASK_SECONDS)
-    unpaid = list(
+def _unpaid_closed_tickets(*, settled_before, limit: int) -> list:
+    return list(
         Ticket.objects.filter(
             status__in=PAYABLE_STATUSES,
             assigned_agent__isnull=False,
@@ -702,6 +722,14 @@ def ticket_pay_sweep(*, limit: int = 500) -> int:
         .order_by("closed_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def ticket_pay_sweep(*, limit: int = 500) -> int:
+    """Compute the pay of finished, assigned tickets that have none, and the quality bonus of rated
+    ones that qualify and have none (a lost task is repaired here). Returns the lines' tickets paid."""
+
+    settled_before = timezone.now() - dt.timedelta(seconds=LOST_PAY_TASK_SECONDS)
+    unpaid = _unpaid_closed_tickets(settled_before=settled_before, limit=limit)
     paid = sum(1 for ticket_id in unpaid if ticket_pay_compute(ticket_id=ticket_id) is not None)
     bonus_missing = list(
         Ticket.objects.filter(

@@ -11,6 +11,12 @@ def ticket_pay_task(ticket_id: str) -> str | None:
     return str(pay.final_amount) if pay is not None else None
 
 
+@shared_task(name="payouts.tasks.ticket_pay_flush_task")
+def ticket_pay_flush_task() -> int:
+    """Pay every ticket closed since the last flush (one task for many tickets)."""
+    return services.ticket_pay_flush()
+
+
 @shared_task(name="payouts.tasks.ticket_quality_bonus_task")
 def ticket_quality_bonus_task(ticket_id: str) -> str | None:
     line = services.ticket_quality_bonus_record(ticket_id=ticket_id)

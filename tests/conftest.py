@@ -28,7 +28,8 @@ def _forget_cached_dispatch_state():
     without what an earlier test left (the Redis database itself stays: the live stack uses it)."""
     from django.core.cache import cache
 
-    from dispatch.services import POOL_MEDIAN_CACHE_KEY, POOL_MEDIAN_FRESH_KEY
+    from dispatch.engine import POOL_MEDIAN_CACHE_KEY
+    from dispatch.services import POOL_MEDIAN_FRESH_KEY
     from dispatch.surge import CACHE_KEY as SURGE_CACHE_KEY
     from supervisor.selectors import BOARD_CACHE_KEY
 
@@ -124,6 +125,7 @@ def live_stack(django_db_setup, django_db_blocker):
         stack.add_web()
         stack.start_worker()
         stack.start_beat()
+        stack.start_dispatcher()
         yield stack
     finally:
         stack.stop()

@@ -87,6 +87,7 @@ class LiveStack:
     web: list[ManagedProcess] = field(default_factory=list)
     worker: ManagedProcess | None = None
     beat: ManagedProcess | None = None
+    dispatcher: ManagedProcess | None = None
 
     def __post_init__(self):
         STACKS.append(self)
@@ -178,8 +179,15 @@ class LiveStack:
         self.beat.start()
         return self.beat
 
+    def start_dispatcher(self) -> ManagedProcess:
+        self.dispatcher = ManagedProcess(
+            "dispatcher", [sys.executable, "manage.py", "dispatcher"], self.env, self.log_dir / "dispatcher.log"
+        )
+        self.dispatcher.start()
+        return self.dispatcher
+
     def processes(self) -> list[ManagedProcess]:
-        return [p for p in [*self.web, self.worker, self.beat] if p is not None]
+        return [p for p in [*self.web, self.worker, self.beat, self.dispatcher] if p is not None]
 
     def stop(self) -> None:
         for process in self.processes():
@@ -208,6 +216,8 @@ class LiveStack:
             self.start_worker()
         if self.beat is not None and not self.beat.alive():
             self.start_beat()
+        if self.dispatcher is not None and not self.dispatcher.alive():
+            self.start_dispatcher()
 
 
 def redis_server_binary() -> str:

@@ -79,3 +79,21 @@ def ticket_transition(*, ticket: Ticket, to: str, from_statuses=None, now=None, 
     if computed:
         ticket.refresh_from_db(fields=list(computed))
     return ticket
+
+
+def tickets_transition_many(*, ticket_ids, to: str, from_statuses, now=None, **changes) -> int:
+    """ticket_transition for many tickets in one UPDATE (the dispatch engine's batch of offers): the
+    same conditional move and stamps. Returns how many moved; the caller, holding the rows' locks,
+    expects all of them."""
+    sources = _sources_of(to) & set(from_statuses)
+    now = now or timezone.now()
+    stamps: dict = {}
+    if to == S.OFFERED:
+        stamps["first_offered_at"] = Coalesce("first_offered_at", Value(now))
+    elif to == S.ASSIGNED:
+        stamps["assigned_at"] = now
+    elif to == S.RESOLVED:
+        stamps["resolved_at"] = now
+    elif to == S.CANCELLED:
+        stamps["closed_at"] = now
+    return Ticket.objects.filter(pk__in=list(ticket_ids), status__in=sources).update(status=to, **stamps, **changes)

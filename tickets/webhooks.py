@@ -12,8 +12,11 @@ sent) and, on commit, asks a worker to deliver the ticket's due rows. Delivery k
   sending, so two workers never POST the same delivery concurrently; a worker that dies mid-send loses
   its lease and the sweep picks the row up again.
 
-Long waits live in `next_attempt_at`, not in the broker: a beat-driven sweep (webhook_sweep_task) enqueues
-tickets whose head is due; short retry delays additionally get a short countdown.
+Sending is batched: a commit that records events asks for one *flush* (webhook_flush: every due head of
+every ticket, tickets in parallel, each ticket in order), and while a flush is queued more events add
+nothing to the broker. Long waits live in `next_attempt_at`, not in the broker: a beat-driven sweep
+(webhook_sweep_task) asks for a flush when something is due; short retry delays additionally get a short
+countdown for their ticket.
 """
 
 import hashlib
@@ -161,14 +164,30 @@ def _next_webhook_seq(ticket_id) -> int:
         return cursor.fetchone()[0]
 
 
-def _deliver_on_commit(ticket_id, countdown: float | None = None) -> None:
-    from tickets.tasks import webhook_deliver_task
+FLUSH_QUEUED_KEY = "tickets:webhook-flush-queued"
+FLUSH_THREADS = 8
+FLUSH_BUDGET_SECONDS = 20  # a flush hands over to a fresh task run after this long
 
+
+def webhook_flush_request() -> None:
+    """Ask for a flush, unless one is queued and has not started looking yet (then it will see ours)."""
+    from tickets.tasks import webhook_flush_task
+
+    if cache.add(FLUSH_QUEUED_KEY, 1, timeout=60):
+        webhook_flush_task.delay()
+
+
+def _deliver_on_commit(ticket_id, countdown: float | None = None) -> None:
     # Robust: with the broker away the committed outbox row still holds the event and the sweep sends it
     # once Redis is back; a failed enqueue must not turn the caller's committed change into an error.
-    transaction.on_commit(
-        lambda: webhook_deliver_task.apply_async(args=[str(ticket_id)], countdown=countdown), robust=True
-    )
+    if countdown:
+        from tickets.tasks import webhook_deliver_task
+
+        transaction.on_commit(
+            lambda: webhook_deliver_task.apply_async(args=[str(ticket_id)], countdown=countdown), robust=True
+        )
+    else:
+        transaction.on_commit(webhook_flush_request, robust=True)
 
 
 _http_client: httpx.Client | None = None
@@ -279,18 +298,41 @@ def webhook_due_ticket_ids(*, limit: int = 500) -> list:
     )
 
 
-def webhook_sweep() -> int:
-    """Enqueue delivery for every ticket with a due, unclaimed delivery. Run by beat every few seconds."""
-    from tickets.tasks import webhook_deliver_task
+def _deliver_in_thread(ticket_id) -> int:
+    from django.db import connections
 
-    enqueued = 0
-    for ticket_id in webhook_due_ticket_ids():
-        # A task that waits in a busy queue is not enqueued again on every beat: one per ticket per
-        # WEBHOOK_SWEEP_DEDUPE_SECONDS. (A duplicate would be harmless, the claim stops it, but piles up.)
-        if cache.add(f"tickets:webhook-sweep:{ticket_id}", 1, timeout=WEBHOOK_SWEEP_DEDUPE_SECONDS):
-            webhook_deliver_task.delay(str(ticket_id))
-            enqueued += 1
-    return enqueued
+    try:
+        return webhook_deliver_for_ticket(ticket_id=ticket_id)
+    finally:
+        connections.close_all()  # this thread's connections go back to the pool
+
+
+def webhook_flush(*, budget_seconds: float = FLUSH_BUDGET_SECONDS) -> int:
+    """Deliver every due head of every ticket: tickets in parallel (FLUSH_THREADS), each ticket's events
+    in order (webhook_deliver_for_ticket), until nothing is due. Returns how many were delivered."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    delivered, deadline = 0, time.monotonic() + budget_seconds
+    with ThreadPoolExecutor(max_workers=FLUSH_THREADS, thread_name_prefix="webhooks") as pool:
+        while True:
+            cache.delete(FLUSH_QUEUED_KEY)  # events committed from now on ask for another flush
+            due = webhook_due_ticket_ids(limit=200)
+            if not due:
+                return delivered
+            delivered += sum(pool.map(_deliver_in_thread, due))
+            if time.monotonic() > deadline:
+                webhook_flush_request()  # the rest in a fresh task run
+                return delivered
+
+
+def webhook_sweep() -> int:
+    """Ask for a flush when a delivery is due (a retry whose time came, a lost task, a worker that died
+    mid-send). Run by beat every few seconds. Returns how many tickets have one due."""
+    due = len(webhook_due_ticket_ids(limit=500))
+    if due:
+        webhook_flush_request()
+    return due
 
 
 @transaction.atomic

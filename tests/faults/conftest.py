@@ -90,6 +90,7 @@ def _fault_stack_processes(django_db_setup, django_db_blocker):
         stack.add_web()
         stack.start_worker()
         stack.start_beat()
+        stack.start_dispatcher()
         yield stack
     finally:
         stack.stop()

@@ -123,18 +123,34 @@ def test_the_sweep_finds_tickets_with_due_deliveries(receiver, django_capture_on
     assert webhook_due_ticket_ids() == []
 
 
-def test_the_sweep_enqueues_a_due_ticket_once_while_its_task_waits(
-    receiver, monkeypatch, django_capture_on_commit_callbacks
-):
+def test_the_sweep_asks_for_one_flush_while_it_waits(receiver, monkeypatch, django_capture_on_commit_callbacks):
     from django.core.cache import cache
 
-    from tickets.webhooks import webhook_sweep
+    from tickets.webhooks import FLUSH_QUEUED_KEY, webhook_sweep
 
     enqueued = []
-    monkeypatch.setattr("tickets.tasks.webhook_deliver_task.delay", lambda ticket_id: enqueued.append(ticket_id))
+    monkeypatch.setattr("tickets.tasks.webhook_flush_task.delay", lambda: enqueued.append("flush"))
     ticket = assigned_ticket(receiver.url)
     record_three(ticket, django_capture_on_commit_callbacks)
-    cache.delete(f"tickets:webhook-sweep:{ticket.pk}")
+    cache.delete(FLUSH_QUEUED_KEY)
     assert webhook_sweep() == 1
-    assert webhook_sweep() == 0
-    assert enqueued == [str(ticket.pk)]
+    assert webhook_sweep() == 1  # still due: the flush has not run yet ...
+    assert enqueued == ["flush"]  # ... and is asked for once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_delivers_every_due_ticket_each_in_order(receiver, monkeypatch, django_capture_on_commit_callbacks):
+    """Tickets are sent in parallel (threads with their own connections: committed rows only)."""
+    from tickets.webhooks import webhook_flush
+
+    # This flush alone: no task for the live stack's worker, which shares this database.
+    monkeypatch.setattr("tickets.tasks.webhook_flush_task.delay", lambda: None)
+    tickets = [assigned_ticket(receiver.url) for _ in range(3)]
+    for ticket in tickets:
+        record_three(ticket, django_capture_on_commit_callbacks)
+
+    assert webhook_flush() == 9
+    assert WebhookDelivery.objects.filter(status="delivered").count() == 9
+    for ticket in tickets:
+        sequences = [r.json["sequence"] for r in receiver.accepted if r.json["ticket"]["id"] == str(ticket.pk)]
+        assert sequences == [1, 2, 3]
