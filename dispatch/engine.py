@@ -383,11 +383,12 @@ class PassResult:
     last: tuple | None = None  # (priority, queued_at, id) of the batch's last ticket, to continue after it
 
 
-def dispatch_pass(*, ticket_ids=None, limit: int = PASS_SIZE, after=None, due_only: bool = False) -> PassResult:
+def dispatch_pass(*, ticket_ids=None, limit: int | None = None, after=None, due_only: bool = False) -> PassResult:
     """Decide, in one transaction, every queued ticket of this batch that can be decided now (see the
     module's docstring). `ticket_ids` restricts the pass to those tickets; `after` (priority, queued_at,
     id) continues a cycle after the last ticket of the previous batch; `due_only` takes only tickets not
     looked at for RETRY_SECONDS (the periodic bookkeeping of tickets nobody can take)."""
+    limit = limit or PASS_SIZE
     with transaction.atomic(durable=True):
         now = timezone.now()
         queued = Ticket.objects.filter(status=S.QUEUED)

@@ -1,16 +1,18 @@
 """The benchmark (`make bench`): how fast, how far, against the limit. See docs/benchmarks.md.
 
-Starts the platform as in production on PostgreSQL and Redis (DEBUG=false, two uvicorn processes on
-two ports, a Celery worker with two prefork processes, Celery beat), drives it with the load simulator
-(dispatch/loadsim: real websockets, the real intake API) and prints a markdown table, also written to
-var/bench-<date>.md:
+Starts the platform as in production on PostgreSQL and Redis (DEBUG=false; the Procfile's processes:
+the web process twice on two ports, the Celery worker with two prefork processes, beat, the dispatcher),
+drives it with the load simulator (tools/loadsim: real websockets, the real intake API) and prints a
+markdown table, also written to var/bench-<date>.md:
 
   a. latency at 100, 1,000 and 10,000 online agents: intake request sent -> offer frame received,
      accept sent -> `assigned` received (p50/p95/p99);
   b. sustained escalations per second: the rate stepped up until offers stop keeping up;
-  c. websockets held by one ASGI process, with the offer latency of its agents;
+  c. websockets held by one ASGI process, with the offer latency of its agents, and a reconnect storm
+     (every socket of that process dropped and reconnected at once);
   d. CPU seconds and peak RSS per process, and CPU per dispatched ticket;
-  e. baselines: pgbench running the minimal dispatch transaction, redis-benchmark PUBLISH.
+  e. the engine alone, in this process: decisions per second at a queue of 1,000 and 10,000 agents;
+  f. baselines: pgbench running the minimal dispatch transaction, redis-benchmark PUBLISH.
 
     make bench                                   # everything, under 10 minutes on 2 cores
     .venv/bin/python scripts/bench.py --quick    # small sizes, about 2 minutes, for development
@@ -45,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/dispatch_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/8"
-SCENARIOS = ("latency", "throughput", "sockets", "baselines")
+SCENARIOS = ("latency", "throughput", "sockets", "engine", "baselines")
 MIB = 1024 * 1024
 LOAD_GENERATOR = "load generator (this script)"
 # The run, setup included; with `make bench` installing into a fresh venv first, under 10 minutes.
@@ -66,6 +68,8 @@ class Sizes:
     one_process_rate: float
     one_process_seconds: float
     pgbench_seconds: int
+    engine_queue: int = 1000
+    engine_pool: int = 10000
 
 
 FULL = Sizes(
@@ -91,6 +95,8 @@ QUICK = Sizes(
     one_process_rate=5,
     one_process_seconds=4,
     pgbench_seconds=3,
+    engine_queue=200,
+    engine_pool=1000,
 )
 
 
@@ -122,6 +128,9 @@ class Report:
     throughput_rows: list[list] = field(default_factory=list)
     sustained_rate: float | None = None
     one_process_rows: list[list] = field(default_factory=list)
+    reconnect_rows: list[list] = field(default_factory=list)
+    lifecycle: dict | None = None
+    engine: object = None  # tools.enginebench.EngineFigures
     process_rows: list[list] = field(default_factory=list)
     cpu_per_ticket_ms: float | None = None
     pgbench_tps: float | None = None
@@ -181,6 +190,12 @@ class Report:
                 self.one_process_rows,
             )
             lines.append("")
+        if self.reconnect_rows:
+            lines += ["### Reconnect storm: every socket of web0 dropped and reconnected at once", ""]
+            lines += markdown_table(
+                ["sockets", "all online again after (s)", "connects /s", "failed"], self.reconnect_rows
+            )
+            lines.append("")
         if self.process_rows:
             lines += ["## d. CPU and memory per process (whole run)", ""]
             lines += markdown_table(["process", "CPU seconds", "peak RSS (MiB)"], self.process_rows)
@@ -189,9 +204,45 @@ class Report:
                     "",
                     f"CPU per dispatched ticket (platform processes, scenario b): **{self.cpu_per_ticket_ms:.1f} ms**",
                 ]
+            if self.lifecycle:
+                life = self.lifecycle
+                parts = ", ".join(
+                    f"{name} {value:.1f}" for name, value in life["by_process_ms"].items() if value >= 0.05
+                )
+                lines += [
+                    "",
+                    f"CPU per ticket over its whole life (intake, offer, ack, accept, resolve, wrap-up, pay, webhooks; "
+                    f"{life['tickets']} tickets at 20/s, every process, PostgreSQL and Redis included"
+                    + ("" if life["finished"] else "; not all finished within 90 s")
+                    + f"): **{life['cpu_ms']:.1f} ms** ({parts}, in ms per ticket)",
+                ]
             lines.append("")
+        if self.engine is not None:
+            engine = self.engine
+            share = f"{100 * engine.median / self.pgbench_tps:.0f} %" if self.pgbench_tps else "-"
+            lines += ["## e. The engine alone (in this process, platform stopped)", ""]
+            lines += markdown_table(
+                ["queue", "online pool", "decisions /s (median)", "rounds", "queries per cycle", "of pgbench"],
+                [
+                    [
+                        engine.queue,
+                        engine.pool,
+                        _number(engine.median),
+                        " / ".join(_number(r) for r in engine.rounds),
+                        engine.queries_per_cycle,
+                        share,
+                    ]
+                ],
+            )
+            lines += [
+                "",
+                "A decision here is what the platform does for a ticket: eligibility, ranking, the claim, the "
+                "offer with its decision record and pay estimate, the ticket moved, the frame sent and the "
+                "expiry scheduled; pgbench's transaction (f.) inserts, locks and updates only.",
+                "",
+            ]
         if self.pgbench_tps is not None or self.publish_per_second is not None:
-            lines += ["## e. Baselines", ""]
+            lines += ["## f. Baselines", ""]
             share = (
                 f"{100 * self.sustained_rate / self.pgbench_tps:.1f} %"
                 if self.pgbench_tps and self.sustained_rate
@@ -306,6 +357,20 @@ class ProcessMonitor:
                 seconds[name] = times.user + times.system
         return seconds
 
+    def server_cpu_seconds(self, *, database: str, redis_port: int) -> dict[str, float]:
+        """CPU of the servers the platform uses: PostgreSQL's backends serving `database` (one per pooled
+        connection) and redis-server on `redis_port` (shared with whatever else uses that server)."""
+        postgres, redis_server = 0.0, 0.0
+        for process in self.psutil.process_iter(["name", "cmdline"]):
+            with contextlib.suppress(self.psutil.Error):
+                command = " ".join(process.info["cmdline"] or [])
+                times = process.cpu_times()
+                if process.info["name"] in ("postgres", "postmaster") and f" {database} " in f"{command} ":
+                    postgres += times.user + times.system
+                elif process.info["name"] == "redis-server" and f":{redis_port}" in command:
+                    redis_server += times.user + times.system
+        return {f"postgres ({database} backends)": postgres, f"redis-server :{redis_port}": redis_server}
+
     def rss(self, name: str) -> int:
         return self.roots[name].memory_info().rss
 
@@ -342,44 +407,37 @@ def platform_env(database_url: str, redis_url: str) -> dict:
 
 
 class Platform:
-    """Two uvicorn processes on two ports, a Celery worker (prefork, 2) and beat, as in production."""
+    """Every process of the Procfile, started as in production: the web process twice (on two ports, so
+    one process's sockets can be measured alone), the worker, beat and the dispatcher once each."""
 
     def __init__(self, *, env: dict, log_dir: Path):
+        from ops.runplatform import procfile_processes
         from tests.live import ManagedProcess, free_port
 
-        python = sys.executable
         self.log_dir = log_dir
-        self.web = []
-        for index in range(2):
-            port = str(free_port())
-            self.web.append(
-                ManagedProcess(
-                    f"web{index}",
-                    [python, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", port]
-                    + ["--ws", "websockets", "--no-access-log", "--log-level", "warning"],
-                    {**env, "PORT": port},
-                    log_dir / f"web{index}.log",
-                )
-            )
-        self.worker = ManagedProcess(
-            "worker",
-            [python, "-m", "celery", "-A", "config", "worker", "-Q", "dispatch,celery", "--pool", "prefork"]
-            + ["--concurrency", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
-            + ["--hostname", f"bench-{os.getpid()}@%h"],
-            env,
-            log_dir / "worker.log",
-        )
-        self.beat = ManagedProcess(
-            "beat",
-            [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING"]
-            + ["--schedule", str(log_dir / "celerybeat-schedule")],
-            env,
-            log_dir / "beat.log",
-        )
+        path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        base = {
+            **env,
+            "PATH": path,
+            "HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": "1",
+            "CELERY_BEAT_SCHEDULE_FILE": str(log_dir / "celerybeat-schedule"),
+        }
+        self.web, self.others = [], []
+        for name, command in procfile_processes().items():
+            for index in range(2 if name == "web" else 1):
+                process_env = {**base, "PORT": str(free_port())} if name == "web" else base
+                label = f"web{index}" if name == "web" else name
+                process = ManagedProcess(label, ["sh", "-c", f"exec {command}"], process_env, log_dir / f"{label}.log")
+                (self.web if name == "web" else self.others).append(process)
+        self.worker = next(p for p in self.others if p.name == "worker")
 
     @property
     def processes(self):
-        return [*self.web, self.worker, self.beat]
+        return [*self.web, *self.others]
+
+    def names(self) -> str:
+        return ", ".join(p.name for p in self.processes)
 
     def api_urls(self) -> list[str]:
         return [f"http://127.0.0.1:{server.env['PORT']}" for server in self.web]
@@ -601,6 +659,36 @@ class Bench:
         )
         if dispatched:
             self.report.cpu_per_ticket_ms = 1000 * platform_cpu / dispatched
+        await self.lifecycle_cpu(monitor)
+
+    async def lifecycle_cpu(self, monitor: ProcessMonitor, *, rate: float = 20, seconds: float = 10) -> None:
+        """CPU of the whole life of a ticket, every process and server included: escalations at `rate`
+        for `seconds`, then until each is offered, accepted, resolved, closed, paid and its webhooks
+        delivered; all the CPU spent meanwhile divided by the tickets."""
+        from asgiref.sync import sync_to_async
+
+        from tools.loadsim.run import wait_for
+
+        await self.drain()
+        database = urlparse(os.environ["DATABASE_URL"]).path.lstrip("/")
+        redis_port = urlparse(os.environ["REDIS_URL"]).port or 6379
+        before = {**monitor.cpu_seconds(), **monitor.server_cpu_seconds(database=database, redis_port=redis_port)}
+        stats = self.window()
+        await self.stream.run(rate=rate, duration=seconds)
+        ids = set(stats.ticket_ids.values())
+        done = sync_to_async(_lifecycle_done, thread_sensitive=False)
+        finished = await wait_for(lambda: len(stats.resolved) >= len(ids), timeout=90) and await _wait_async(
+            lambda: done(ids), timeout=90
+        )
+        after = {**monitor.cpu_seconds(), **monitor.server_cpu_seconds(database=database, redis_port=redis_port)}
+        spent = {name: after.get(name, 0) - before.get(name, 0) for name in after if name != LOAD_GENERATOR}
+        if ids:
+            self.report.lifecycle = {
+                "tickets": len(ids),
+                "finished": bool(finished),
+                "cpu_ms": 1000 * sum(spent.values()) / len(ids),
+                "by_process_ms": {name: 1000 * value / len(ids) for name, value in sorted(spent.items())},
+            }
 
     async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
         """Start each step with an empty queue: wait for the backlog an overloaded step left, and
@@ -636,6 +724,20 @@ class Bench:
                 ms(percentile(stats.loop_lag, 0.99)),
             ]
         )
+        if step.total == self.sizes.one_process_sockets[-1]:
+            await self.reconnect_storm()
+
+    async def reconnect_storm(self) -> None:
+        """Every socket of web0 dropped at once (as when the process restarts) and reconnected at once."""
+        agents = self.pool.on_server(0)
+        tokens = [agent.token for agent in agents]
+        await self.pool.close(agents)
+        await asyncio.sleep(1)
+        self.say(f"reconnect storm: {len(tokens)} sockets to web0 at once ...")
+        report = await self.pool.connect(tokens, server_index=0, deadline=time.perf_counter() + 120)
+        rate = report.connected / report.seconds if report.seconds else 0
+        self.report.reconnect_rows.append([len(tokens), f"{report.seconds:.1f}", f"{rate:.0f}", report.failed])
+        await asyncio.sleep(2)
 
     async def run(self, monitor: ProcessMonitor) -> None:
         from tools.loadsim.stats import watch_loop_lag
@@ -667,6 +769,26 @@ class Bench:
         connects = sum(step.connects for step in remaining)
         share = remaining[0].connects / connects if connects else 1.0
         return time.perf_counter() + max(0.0, left) * share
+
+
+def _lifecycle_done(ticket_ids: set) -> bool:
+    """Every ticket closed and paid, and no webhook of theirs waiting."""
+    from payouts.models import TicketPay
+    from tickets.models import Ticket, WebhookDelivery
+
+    closed = Ticket.objects.filter(pk__in=ticket_ids, closed_at__isnull=False).count()
+    paid = TicketPay.objects.filter(ticket_id__in=ticket_ids).count()
+    waiting = WebhookDelivery.objects.filter(ticket_id__in=ticket_ids, status="pending").exists()
+    return closed == len(ticket_ids) and paid == len(ticket_ids) and not waiting
+
+
+async def _wait_async(condition, *, timeout: float) -> bool:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if await condition():
+            return True
+        await asyncio.sleep(0.5)
+    return False
 
 
 # --- Baselines -----------------------------------------------------------------------------------
@@ -803,8 +925,8 @@ def main() -> int:
         f"- machine: {os.cpu_count()} cores, {_memory_gib():.0f} GiB, {platform.platform()}, "
         f"load average at start {', '.join(f'{v:.1f}' for v in os.getloadavg())}",
         f"- code: commit {commit.strip() or '?'}; command: `{command}`",
-        "- platform: 2 uvicorn processes (separate ports), Celery worker (prefork, concurrency 2) and beat; "
-        "PostgreSQL and Redis; DEBUG=false",
+        "- platform: the Procfile's processes (web twice, on two ports; worker with 2 prefork processes; beat; "
+        "the dispatcher); PostgreSQL and Redis; DEBUG=false",
         "- load: this script, on the same machine: agents over real websockets (ping every 20 s like the "
         "console), escalations as a Poisson stream through POST /api/v1/tickets/, webhooks to a local receiver",
     ]
@@ -812,7 +934,7 @@ def main() -> int:
     agents_needed = sum(step.connects for step in scenario_plan(sizes, only))
     receiver = WebhookReceiver(stats=SimStats()).start()
     population = None
-    if only - {"baselines"}:
+    if only - {"baselines", "engine"}:
         say(f"creating {agents_needed} synthetic agents ...")
         population = sim_population_ensure(
             agents=agents_needed,
@@ -827,7 +949,7 @@ def main() -> int:
     monitor = None
     try:
         if population is not None:
-            say("starting 2 uvicorn processes, the Celery worker and beat ...")
+            say(f"starting the Procfile's processes: {platform_.names()} ...")
             platform_.start()
             monitor = ProcessMonitor(
                 {**{p.name: p.process.pid for p in platform_.processes}, LOAD_GENERATOR: os.getpid()}
@@ -851,6 +973,11 @@ def main() -> int:
             monitor.stop()
         platform_.stop()
         receiver.stop()
+
+    if "engine" in only:
+        from tools.enginebench import engine_alone
+
+        report.engine = engine_alone(queue=sizes.engine_queue, pool=sizes.engine_pool, say=say)
 
     if "baselines" in only:
         say("baselines: pgbench (minimal dispatch transaction), redis-benchmark PUBLISH ...")
