@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from agents.locks import agent_lock
 from agents.models import Agent, AgentLanguage, AgentSkill, PersonToken, SuspensionAppeal, User
-from agents.presence import presence_connect, presence_set
+from agents.presence import presence_connect_many, presence_set
 from core.audit import audit_record
 from core.errors import DomainError, InvalidInput
 from core.events import agent_group
@@ -282,10 +282,15 @@ def presence_change(*, agent: Agent, status: str, reason: str = "") -> Agent:
 
 
 @transaction.atomic(durable=True)
+def sockets_opened(*, connections) -> dict:
+    """More sockets of agents, (agent id, channel name) pairs (agents.presence.presence_connect_many: a
+    reconnect storm's connects in a few statements); if any of them is online, dispatch looks for work
+    (a reconnect after a blip may come with the queue waiting). Returns the agents' rows by id."""
+    agents = presence_connect_many(connections=connections)
+    if any(agent.presence == Agent.Presence.ONLINE for agent in agents.values()):
+        agent_dispatch_on_commit(agent_id=None)
+    return agents
+
+
 def socket_opened(*, agent_id, channel_name: str) -> Agent:
-    """One more socket of the agent (agents.presence.presence_connect); if they are online, dispatch
-    looks for work for them (a reconnect after a blip may come with the queue waiting)."""
-    agent = presence_connect(agent_id=agent_id, channel_name=channel_name)
-    if agent.presence == Agent.Presence.ONLINE:
-        agent_dispatch_on_commit(agent_id=agent_id)
-    return agent
+    return sockets_opened(connections=[(agent_id, channel_name)])[agent_id]

@@ -31,9 +31,9 @@ STALE_CONNECTION_SECONDS = 90
 HEARTBEAT_WRITE_SECONDS = settings.PRESENCE_HEARTBEAT_SECONDS
 
 
-def _recount_sockets(agent_id, *, now) -> None:
-    """Set `open_sockets` from the connection rows, in one statement (connects come by the thousand
-    after a deploy); `disconnected_at` marks when the last one closed."""
+def _recount_sockets(agent_ids, *, now) -> None:
+    """Set `open_sockets` from the connection rows of `agent_ids`, in one statement however many (connects
+    come by the thousand after a deploy); `disconnected_at` marks when the last one closed."""
     open_sockets = Coalesce(
         Subquery(
             AgentConnection.objects.filter(agent_id=OuterRef("pk"))
@@ -44,7 +44,7 @@ def _recount_sockets(agent_id, *, now) -> None:
         ),
         0,
     )
-    Agent.objects.filter(pk=agent_id).update(
+    Agent.objects.filter(pk__in=list(agent_ids)).update(
         open_sockets=open_sockets,
         disconnected_at=Case(
             When(Exists(AgentConnection.objects.filter(agent_id=OuterRef("pk"))), then=None), default=now
@@ -52,23 +52,39 @@ def _recount_sockets(agent_id, *, now) -> None:
     )
 
 
-@transaction.atomic
-def presence_connect(*, agent_id, channel_name: str) -> Agent:
+def presence_connect_many(*, connections) -> dict:
+    """Record open sockets, `connections` being (agent id, channel name) pairs, in three statements
+    however many: the connection rows, every agent's socket count, and the agents' rows read back
+    (returned by id). Call inside a transaction (actions.people.sockets_opened)."""
     now = timezone.now()
     AgentConnection.objects.bulk_create(
-        [AgentConnection(channel_name=channel_name, agent_id=agent_id, last_seen_at=now)],
+        [
+            AgentConnection(channel_name=channel, agent_id=agent_id, last_seen_at=now)
+            for agent_id, channel in connections
+        ],
         update_conflicts=True,
         unique_fields=["channel_name"],
         update_fields=["agent", "last_seen_at"],
     )
-    _recount_sockets(agent_id, now=now)
-    return Agent.objects.get(pk=agent_id)
+    agent_ids = {agent_id for agent_id, _ in connections}
+    _recount_sockets(agent_ids, now=now)
+    return {agent.pk: agent for agent in Agent.objects.filter(pk__in=list(agent_ids))}
 
 
 @transaction.atomic
+def presence_connect(*, agent_id, channel_name: str) -> Agent:
+    return presence_connect_many(connections=[(agent_id, channel_name)])[agent_id]
+
+
+@transaction.atomic
+def presence_disconnect_many(*, connections) -> None:
+    """Forget closed sockets, (agent id, channel name) pairs, and recount their agents' sockets."""
+    AgentConnection.objects.filter(channel_name__in=[channel for _, channel in connections]).delete()
+    _recount_sockets({agent_id for agent_id, _ in connections}, now=timezone.now())
+
+
 def presence_disconnect(*, agent_id, channel_name: str) -> None:
-    AgentConnection.objects.filter(channel_name=channel_name).delete()
-    _recount_sockets(agent_id, now=timezone.now())
+    presence_disconnect_many(connections=[(agent_id, channel_name)])
 
 
 def presence_heartbeat(*, channel_names) -> int:
@@ -161,8 +177,8 @@ def presence_sweep(*, grace_seconds: int) -> int:
             "channel_name", "agent_id"
         )
     )
-    for channel_name, agent_id in stale:
-        presence_disconnect(agent_id=agent_id, channel_name=channel_name)
+    if stale:
+        presence_disconnect_many(connections=[(agent_id, channel_name) for channel_name, agent_id in stale])
     gone = Agent.objects.filter(
         open_sockets=0,
         disconnected_at__lt=now - timedelta(seconds=grace_seconds),

@@ -16,7 +16,7 @@ import uuid
 
 from channels.db import database_sync_to_async
 
-from actions.people import presence_change, socket_opened
+from actions.people import presence_change, sockets_opened
 from actions.tickets import assignment_wrap_up_end
 from agents import presence
 from agents.models import Agent, Role
@@ -25,8 +25,9 @@ from core.events import agent_group
 from core.sockets import FrameConsumer
 from dispatch import services
 from dispatch.events import offer_frame
-from dispatch.selectors import pending_offers_for_agent
+from dispatch.models import Offer, OfferStatus
 from tickets.models import Assignment, Ticket, TicketStatus
+from tickets.selectors import tickets_with_offer_payload
 
 log = logging.getLogger(__name__)
 
@@ -41,38 +42,100 @@ def _agent_for(user):
         return None
 
 
-@database_sync_to_async
-def _socket_opened(agent_id, channel_name: str) -> list[dict]:
-    """Record the socket and return the state frames: one trip to the database thread per connect."""
-    agent = socket_opened(agent_id=agent_id, channel_name=channel_name)
-    return _state_frames(agent_id, agent)
-
-
-def _state_frames(agent_id, agent: Agent | None = None) -> list[dict]:
-    """The current state; `agent` when the caller has just read the row."""
-    agent = agent or Agent.objects.get(pk=agent_id)
-    open_tickets = list(
-        Ticket.objects.filter(assigned_agent=agent, status=TicketStatus.ASSIGNED)
-        .order_by("assigned_at")
-        .values_list("pk", flat=True)
-    )
-    wrap_ups = Assignment.objects.filter(agent=agent, released_at__isnull=True, ended_at__isnull=False).values_list(
-        "ticket_id", "wrap_up_until"
-    )
-    frames = [
-        {
+def _state_frames_many(agents: dict) -> dict:
+    """The current state of each agent (by id), as the frames a (re)connecting socket is sent first.
+    What an agent holds and is offered is read only for agents who hold or are offered something (their
+    row says so), in one query each for all of them: a storm of reconnects costs a few queries."""
+    busy = [pk for pk, agent in agents.items() if agent.active_tickets or agent.has_pending_offer]
+    open_tickets, wrap_ups, offers = {}, {}, {}
+    if busy:
+        for agent_id, ticket_id in (
+            Ticket.objects.filter(assigned_agent_id__in=busy, status=TicketStatus.ASSIGNED)
+            .order_by("assigned_at")
+            .values_list("assigned_agent_id", "pk")
+        ):
+            open_tickets.setdefault(agent_id, []).append(str(ticket_id))
+        for agent_id, ticket_id, until in Assignment.objects.filter(
+            agent_id__in=busy, released_at__isnull=True, ended_at__isnull=False
+        ).values_list("agent_id", "ticket_id", "wrap_up_until"):
+            wrap_ups.setdefault(agent_id, []).append({"ticket_id": str(ticket_id), "until": until.isoformat()})
+        pending = (
+            Offer.objects.filter(agent_id__in=busy, status=OfferStatus.PENDING)
+            .select_related("ticket", "agent")
+            .order_by("created_at")
+        )
+        tickets_with_offer_payload({offer.ticket for offer in pending})
+        for offer in pending:
+            offers.setdefault(offer.agent_id, []).append(offer_frame(offer))
+    frames = {}
+    for pk, agent in agents.items():
+        state = {
             "type": "state",
             "status": agent.status,
             "status_reason": agent.status_reason,
             "presence": agent.presence,
             "presence_reason": agent.presence_reason,
-            "open_tickets": [str(pk) for pk in open_tickets],
-            "wrap_ups": [{"ticket_id": str(pk), "until": until.isoformat()} for pk, until in wrap_ups],
+            "open_tickets": open_tickets.get(pk, []),
+            "wrap_ups": wrap_ups.get(pk, []),
         }
-    ]
-    offers = pending_offers_for_agent(agent=agent).prefetch_related("ticket__required_skills__skill")
-    frames += [offer_frame(offer) for offer in offers]
+        frames[pk] = [state, *offers.get(pk, [])]
     return frames
+
+
+def _state_frames(agent_id, agent: Agent | None = None) -> list[dict]:
+    """The current state of one agent; `agent` when the caller has just read the row."""
+    agent = agent or Agent.objects.get(pk=agent_id)
+    return _state_frames_many({agent.pk: agent})[agent.pk]
+
+
+def _sockets_opened(connections) -> dict:
+    """Record a batch of sockets and read their agents' state: one trip to the database thread."""
+    agents = sockets_opened(connections=connections)
+    return _state_frames_many(agents)
+
+
+class SocketBatches:
+    """Connects and disconnects of this process, written in batches: every event that arrives within
+    BATCH_SECONDS of the first (or BATCH_SIZE of them) is one transaction of a few statements. A reconnect
+    storm after a deploy (thousands of sockets at once) then costs the database a few hundred statements,
+    not tens of thousands; a lone connect waits BATCH_SECONDS more."""
+
+    BATCH_SECONDS = 0.01
+    BATCH_SIZE = 200
+
+    def __init__(self, write):
+        self.write = write  # sync: list of (agent id, channel name) -> result by agent id
+        self.pending: list[tuple] = []
+        self.flushing: asyncio.Task | None = None
+
+    async def submit(self, agent_id, channel_name: str):
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((agent_id, channel_name, future))
+        loop = asyncio.get_running_loop()
+        if len(self.pending) >= self.BATCH_SIZE:
+            await self._flush()
+        elif self.flushing is None or self.flushing.done() or self.flushing.get_loop() is not loop:
+            self.flushing = loop.create_task(self._flush_soon())
+        return await future
+
+    async def _flush_soon(self):
+        await asyncio.sleep(self.BATCH_SECONDS)
+        await self._flush()
+
+    async def _flush(self):
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        try:
+            results = await database_sync_to_async(self.write)([(agent_id, channel) for agent_id, channel, _ in batch])
+        except Exception as exc:  # every socket of the batch gets the error
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for agent_id, _, future in batch:
+            if not future.done():
+                future.set_result(results.get(agent_id) if results else None)
 
 
 class SocketsAlive:
@@ -105,6 +168,8 @@ class SocketsAlive:
 
 
 sockets_alive = SocketsAlive()
+socket_opens = SocketBatches(_sockets_opened)
+socket_closes = SocketBatches(lambda connections: presence.presence_disconnect_many(connections=connections))
 
 
 class AgentConsumer(FrameConsumer):
@@ -119,7 +184,7 @@ class AgentConsumer(FrameConsumer):
         self.agent = agent
         await self.channel_layer.group_add(agent_group(agent.pk), self.channel_name)
         await self.accept()
-        frames = await _socket_opened(agent.pk, self.channel_name)
+        frames = await socket_opens.submit(agent.pk, self.channel_name)
         sockets_alive.add(self.channel_name)
         for frame in frames:
             await self.send_frame(frame)
@@ -129,9 +194,7 @@ class AgentConsumer(FrameConsumer):
             return
         sockets_alive.discard(self.channel_name)
         await self.channel_layer.group_discard(agent_group(self.agent_id), self.channel_name)
-        await database_sync_to_async(presence.presence_disconnect)(
-            agent_id=self.agent_id, channel_name=self.channel_name
-        )
+        await socket_closes.submit(self.agent_id, self.channel_name)
 
     async def send_state(self, agent: Agent | None = None):
         for frame in await database_sync_to_async(_state_frames)(self.agent_id, agent):
