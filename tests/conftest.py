@@ -7,7 +7,7 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from tests import factories
+from tests import factories, live
 from tests.live import LiveStack, database_url_for
 
 
@@ -92,8 +92,25 @@ def _sqlite_flush_lifts_append_only_triggers():
     DatabaseOperations.sql_flush = original
 
 
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    in_marker = marker is not None and bool(marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    return in_marker or bool({"transactional_db", "live_server"} & set(request.fixturenames))
+
+
+@pytest.fixture(autouse=True)
+def _live_processes_quiet_for_other_tests(request):
+    """The session's live stack runs on between the tests that use it. Its dispatcher and beat act on
+    whatever is committed to the test database, so a transactional test that does not use the stack
+    (it runs the engine itself, when it wants) gets them stopped; the next live test starts them again."""
+    if _is_transactional(request) and not {"live_stack", "fault_stack"} & set(request.fixturenames):
+        for stack in live.STACKS:
+            stack.quiet()
+    yield
+
+
 @pytest.fixture(scope="session")
-def live_stack(django_db_setup, django_db_blocker):
+def _live_stack_processes(django_db_setup, django_db_blocker):
     """One uvicorn server, one Celery worker and Celery beat against the test database, for the session.
 
     Tests that use it must be `@pytest.mark.django_db(transaction=True)`, so what they write is
@@ -129,6 +146,13 @@ def live_stack(django_db_setup, django_db_blocker):
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def live_stack(_live_stack_processes):
+    """The session's stack with every process running (a test without it may have quietened it)."""
+    _live_stack_processes.resume()
+    return _live_stack_processes
 
 
 @pytest.fixture

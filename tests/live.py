@@ -208,6 +208,13 @@ class LiveStack:
         """Stop every process, keeping ports and settings, so `resume` brings back the same stack."""
         self.stop()
 
+    def quiet(self) -> None:
+        """Stop the processes that act on their own (beat's sweeps, the dispatcher's cycles), so a test
+        that does not use the stack has the database to itself; `resume` starts them again."""
+        for process in (self.beat, self.dispatcher):
+            if process is not None:
+                process.stop()
+
     def resume(self) -> None:
         for index in range(len(self.web)):
             if not self.web[index].alive():

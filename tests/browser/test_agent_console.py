@@ -290,7 +290,9 @@ def test_a_pending_offer_comes_back_after_the_connection_drops(live_stack, open_
 
 
 def test_the_whole_shift_on_a_phone_in_german(live_stack, open_console):
-    set_policy(offer_timeout_seconds=60)
+    # She reads her earnings and profile (pages without the console's socket) for longer than the
+    # default 30 s of grace while the wrap-up ends and the pay is written; she is still online after.
+    set_policy(offer_timeout_seconds=60, wrap_up_seconds=5, presence_grace_seconds=300)
     receiver = Receiver().start()
     try:
         _, token = integration_with_token(webhook_url=receiver.url)
