@@ -120,7 +120,10 @@ class SocketBatches:
 
     async def _flush_soon(self):
         await asyncio.sleep(self.BATCH_SECONDS)
-        await self._flush()
+        # Events that arrive while a batch is being written wait for this task (submit starts no other
+        # while it runs): it writes them next, so none is left behind until some later event.
+        while self.pending:
+            await self._flush()
 
     async def _flush(self):
         batch, self.pending = self.pending, []

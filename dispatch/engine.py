@@ -45,6 +45,7 @@ from django.utils import timezone
 from agents.models import AgentLanguage
 from agents.services import agents_offer_slot_claim
 from core import events as pushes
+from core.bulk import rows_insert
 from dispatch.alerts import supervisor_alert_raise
 from dispatch.escalation import Stage, escalation_stages, stage_reached
 from dispatch.events import offer_frame
@@ -383,12 +384,22 @@ class PassResult:
     last: tuple | None = None  # (priority, queued_at, id) of the batch's last ticket, to continue after it
 
 
-def dispatch_pass(*, ticket_ids=None, limit: int | None = None, after=None, due_only: bool = False) -> PassResult:
+def dispatch_pass(
+    *, ticket_ids=None, limit: int | None = None, after=None, due_only: bool = False, wait_for_pushes: bool = True
+) -> PassResult:
     """Decide, in one transaction, every queued ticket of this batch that can be decided now (see the
     module's docstring). `ticket_ids` restricts the pass to those tickets; `after` (priority, queued_at,
     id) continues a cycle after the last ticket of the previous batch; `due_only` takes only tickets not
-    looked at for RETRY_SECONDS (the periodic bookkeeping of tickets nobody can take)."""
-    limit = limit or PASS_SIZE
+    looked at for RETRY_SECONDS (the periodic bookkeeping of tickets nobody can take). Returns once the
+    offer frames are handed to Redis, unless `wait_for_pushes` is False (a cycle decides its next batch
+    while they go out, and waits at its end)."""
+    result = _batch_decide(ticket_ids=ticket_ids, limit=limit or PASS_SIZE, after=after, due_only=due_only)
+    if wait_for_pushes:
+        _push_loop().drain()
+    return result
+
+
+def _batch_decide(*, ticket_ids, limit: int, after, due_only: bool) -> PassResult:
     with transaction.atomic(durable=True):
         now = timezone.now()
         queued = Ticket.objects.filter(status=S.QUEUED)
@@ -484,7 +495,7 @@ def dispatch_pass(*, ticket_ids=None, limit: int | None = None, after=None, due_
                     )
                 )
             offered_tickets.append(ticket)
-        Offer.objects.bulk_create(offers)
+        rows_insert(offers)
 
         offered_ids = {t.pk for t in offered_tickets}
         plain_offered = [d.ticket.pk for d in decisions if d.ticket.pk in offered_ids and not d.changes]
@@ -536,10 +547,7 @@ def _offers_announce(offers: list[tuple[Offer, str]], *, timeout: int) -> None:
         (pushes.agent_group(offer.agent_id), json.dumps(offer_frame(offer, language=language)))
         for offer, language in offers
     ]
-    try:
-        _push_loop().send_all(frames)
-    except Exception:  # a push is a hint: the agent's next (re)connect sends the pending offers again
-        log.exception("could not push %d offer frames", len(frames))
+    _push_loop().send_all(frames)
     offers_expire_task.apply_async(args=[[str(offer.pk) for offer, _ in offers]], countdown=timeout + 0.3)
 
 
@@ -550,10 +558,20 @@ class _PushLoop:
     def __init__(self):
         self.loop = asyncio.new_event_loop()
         self.pid = os.getpid()
+        self.pending: list = []
         threading.Thread(target=self.loop.run_forever, name="offer-pushes", daemon=True).start()
 
-    def send_all(self, frames, timeout: float = 10.0) -> None:
-        asyncio.run_coroutine_threadsafe(self._send_all(frames), self.loop).result(timeout=timeout)
+    def send_all(self, frames) -> None:
+        """Hand the frames to the loop and return; `drain` waits until they are with Redis."""
+        self.pending.append(asyncio.run_coroutine_threadsafe(self._send_all(frames), self.loop))
+
+    def drain(self, timeout: float = 10.0) -> None:
+        pending, self.pending = self.pending, []
+        for future in pending:
+            try:
+                future.result(timeout=timeout)
+            except Exception:  # a push is a hint: the agent's next (re)connect sends the pending offers again
+                log.exception("could not push offer frames")
 
     @staticmethod
     async def _send_all(frames) -> None:
@@ -578,15 +596,18 @@ def dispatch_cycle(*, due_only: bool = False, max_passes: int = 100) -> int:
     """Passes over the queue, batch after batch in queue order, until nothing more can be decided now.
     Returns the offers made."""
     offered, after = 0, None
-    for _ in range(max_passes):
-        result = dispatch_pass(after=after, due_only=due_only)
-        offered += len(result.offers)
-        if result.lost_agents:
-            after = None  # another engine took some of ours: look again from the head
-        elif result.full:
-            after = result.last
-        else:
-            break
+    try:
+        for _ in range(max_passes):
+            result = dispatch_pass(after=after, due_only=due_only, wait_for_pushes=False)
+            offered += len(result.offers)
+            if result.lost_agents:
+                after = None  # another engine took some of ours: look again from the head
+            elif result.full:
+                after = result.last
+            else:
+                break
+    finally:
+        _push_loop().drain()
     return offered
 
 

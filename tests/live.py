@@ -214,6 +214,11 @@ class LiveStack:
         for process in (self.beat, self.dispatcher):
             if process is not None:
                 process.stop()
+        # Restarted on a schedule it remembers, beat would run every periodic task at once (they are all
+        # overdue): a sweep would then meet the next live test's first seconds. Forgotten, each task
+        # runs one interval after the restart, as after the stack's first start.
+        for schedule in self.log_dir.glob("celerybeat-schedule*"):
+            schedule.unlink()
 
     def resume(self) -> None:
         for index in range(len(self.web)):
