@@ -8,6 +8,7 @@ from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from agents.models import Skill
+from tickets.conversations import earlier_escalations
 from tickets.models import Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus, WebhookDelivery
 from tickets.triage import DEFAULT_SKILL_KEYWORDS
 
@@ -107,6 +108,9 @@ def ticket_payload(ticket: Ticket) -> dict:
             else None
         ),
         "messages": [message_payload(message) for message in ticket.messages.all()],
+        "conversation_id": ticket.conversation_id,
+        "topic": ticket.topic,
+        "earlier_escalations": earlier_escalations(ticket=ticket),
     }
 
 
