@@ -2,13 +2,16 @@
 asks who is available before it hands over, and supervisors read the hybrid figures."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents.models import Role
+from agents.models import Role, Skill
 from agents.permissions import role_permission
+from agents.serializers import LANGUAGE_CODES
+from core.rest import StrictSerializer
+from dispatch.availability import availability_for
 from tickets import conversations
 from tickets import serializers as s
 
@@ -69,3 +72,69 @@ class ConversationDetailView(APIView):
             integration=request.user.integration, conversation_id=conversation_id
         )
         return Response(conversations.conversation_payload(conversation))
+
+
+class AvailabilityQuerySerializer(StrictSerializer):
+    language = serializers.CharField(max_length=2)
+    skills = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_language(self, value):
+        if value not in LANGUAGE_CODES:
+            raise serializers.ValidationError(f"'{value}' is not an ISO 639-1 language code.")
+        return value
+
+    def validate_skills(self, value):
+        codes = list(dict.fromkeys(code.strip() for code in value.split(",") if code.strip()))
+        known = set(Skill.objects.filter(code__in=codes).values_list("code", flat=True))
+        unknown = [code for code in codes if code not in known]
+        if unknown:
+            raise serializers.ValidationError([f"Unknown skill code: {code}." for code in unknown])
+        return codes
+
+
+class AvailabilitySerializer(serializers.Serializer):
+    agents_online = serializers.IntegerField(
+        help_text="Online agents who speak the language with every skill (at the policy's default level)."
+    )
+    agents_free = serializers.IntegerField(help_text="Of those, with room for another ticket and no offer pending.")
+    queue_length = serializers.IntegerField(help_text="Tickets of the language waiting for an agent now.")
+    estimated_wait_seconds = serializers.IntegerField(
+        allow_null=True,
+        help_text="For a ticket escalated now: (queue_length + 1) x 900 / tickets assigned in the last 15 minutes; "
+        "0 when an agent is free and nothing waits; null when closed or with no recent assignments.",
+    )
+    open = serializers.BooleanField(help_text="False when nobody who could take it is online.")
+
+
+class AvailabilityView(APIView):
+    permission_classes = [role_permission(Role.INTEGRATION)]
+
+    @extend_schema(
+        summary="Before handing over: is anybody there, how many wait, how long (cheap; ask every conversation)",
+        parameters=[
+            OpenApiParameter("language", OpenApiTypes.STR, required=True, description="ISO 639-1 code, e.g. de."),
+            OpenApiParameter("skills", OpenApiTypes.STR, description="Comma-separated skill codes, e.g. payments."),
+        ],
+        responses={200: AvailabilitySerializer, 400: OpenApiTypes.OBJECT},
+        examples=[
+            OpenApiExample(
+                "Open",
+                value={
+                    "agents_online": 4,
+                    "agents_free": 1,
+                    "queue_length": 2,
+                    "estimated_wait_seconds": 90,
+                    "open": True,
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
+    )
+    def get(self, request):
+        query = AvailabilityQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        available = availability_for(
+            language=query.validated_data["language"], skill_codes=query.validated_data["skills"]
+        )
+        return Response(available.as_dict())

@@ -41,6 +41,7 @@ urlpatterns = [
         conversations.ConversationDetailView.as_view(),
         name="conversation-detail",
     ),
+    path("availability/", conversations.AvailabilityView.as_view(), name="availability"),
     # offers and the dispatch policy (api.dispatch)
     path("offers/", dispatch.OfferListView.as_view(), name="offer-list"),
     path("offers/<uuid:offer_id>/", dispatch.OfferDetailView.as_view(), name="offer-detail"),
