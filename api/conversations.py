@@ -1,6 +1,7 @@
 """REST views of the hybrid loop (CONTRACT.md "The hybrid loop"): the bot reports its conversations,
 asks who is available before it hands over, and supervisors read the hybrid figures."""
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -14,6 +15,7 @@ from core.rest import StrictSerializer
 from dispatch.availability import availability_for
 from tickets import conversations
 from tickets import serializers as s
+from tickets.hybrid import hybrid_period, hybrid_report
 
 CONVERSATION_EXAMPLE = {
     "external_id": "chat-8812",
@@ -138,3 +140,71 @@ class AvailabilityView(APIView):
             language=query.validated_data["language"], skill_codes=query.validated_data["skills"]
         )
         return Response(available.as_dict())
+
+
+HYBRID_ROW_EXAMPLE = {
+    "conversations": 120,
+    "contained": 84,
+    "containment_rate": 0.7,
+    "bot_csat": 4.1,
+    "human_csat": 4.5,
+    "escalations": 36,
+    "avoidable_share": 0.25,
+    "handed_back": 3,
+    "repeat_contact_rate_7d": 0.08,
+    "samples": {
+        "containment_rate": 120,
+        "bot_csat": 40,
+        "human_csat": 20,
+        "avoidable_share": 28,
+        "repeat_contact_rate_7d": 100,
+    },
+}
+
+
+class HybridQualityView(APIView):
+    permission_classes = [role_permission(Role.SUPERVISOR)]
+
+    @extend_schema(
+        summary="The bot and the people side by side: per language, per topic, per day and in total",
+        description="Conversations the bot reported as started in [from, to) and escalations created in it. "
+        "containment_rate = contained / conversations; bot_csat: mean CSAT of contained conversations; "
+        "human_csat: mean CSAT of escalations; avoidable_share: of escalations with the agent's bot feedback, "
+        "the share marked avoidable; handed_back: escalations handed back to the bot; repeat_contact_rate_7d: of "
+        "conversations with a known customer, the share whose customer started another within 7 days. Rates "
+        "are null with no sample; `samples` gives each rate's denominator (below min_sample, treat it as "
+        "anecdote). Days are counted in `tz`.",
+        parameters=[
+            OpenApiParameter(
+                "from", OpenApiTypes.STR, description="ISO date or datetime; default 30 days before `to`."
+            ),
+            OpenApiParameter("to", OpenApiTypes.STR, description="ISO date (included) or datetime; default now."),
+            OpenApiParameter("tz", OpenApiTypes.STR, description="IANA time zone for days, default UTC."),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        examples=[
+            OpenApiExample(
+                "Report",
+                value={
+                    "from": "2026-11-01T00:00:00Z",
+                    "to": "2026-12-01T00:00:00Z",
+                    "time_zone": "UTC",
+                    "min_sample": 10,
+                    "total": HYBRID_ROW_EXAMPLE,
+                    "by_language": [{"language": "de", **HYBRID_ROW_EXAMPLE}],
+                    "by_topic": [{"topic": "refund", **HYBRID_ROW_EXAMPLE}],
+                    "by_day": [{"day": "2026-11-21", **HYBRID_ROW_EXAMPLE}],
+                },
+                response_only=True,
+                status_codes=["200"],
+            )
+        ],
+    )
+    def get(self, request):
+        period_from, period_to, zone = hybrid_period(
+            raw_from=request.query_params.get("from"),
+            raw_to=request.query_params.get("to"),
+            raw_tz=request.query_params.get("tz"),
+            now=timezone.now(),
+        )
+        return Response(hybrid_report(period_from=period_from, period_to=period_to, time_zone=zone))

@@ -42,6 +42,7 @@ urlpatterns = [
         name="conversation-detail",
     ),
     path("availability/", conversations.AvailabilityView.as_view(), name="availability"),
+    path("quality/hybrid/", conversations.HybridQualityView.as_view(), name="quality-hybrid"),
     # offers and the dispatch policy (api.dispatch)
     path("offers/", dispatch.OfferListView.as_view(), name="offer-list"),
     path("offers/<uuid:offer_id>/", dispatch.OfferDetailView.as_view(), name="offer-detail"),
