@@ -317,3 +317,24 @@ class Conversation(models.Model):
 
     def __str__(self):
         return f"{self.external_id} ({self.outcome})"
+
+
+class CoachingGroupSent(models.Model):
+    """A supervisor passed one group of the agents' bot feedback (a topic and an escalation reason, over a
+    period) to the bot team. Kept so the coaching view says what was sent, when and by whom; the act is
+    also in the audit log."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    topic = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=24, choices=EscalationReason.choices)
+    period_from = models.DateTimeField()
+    period_to = models.DateTimeField()
+    tickets = models.PositiveIntegerField()
+    sent_by = models.ForeignKey("agents.User", on_delete=models.PROTECT, related_name="+")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["topic", "reason", "sent_at"], name="coaching_sent_group_idx")]
+
+    def __str__(self):
+        return f"{self.topic or '-'} / {self.reason} sent {self.sent_at:%Y-%m-%d}"

@@ -6,62 +6,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0009_agent_language_and_time_zone'),
-        ('tickets', '0007_assignment_keeps_the_offers_promise'),
+        ("agents", "0009_agent_language_and_time_zone"),
+        ("tickets", "0007_assignment_keeps_the_offers_promise"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('external_id', models.CharField(max_length=200)),
-                ('language', models.CharField(max_length=2)),
-                ('outcome', models.CharField(choices=[('contained', 'Contained'), ('escalated', 'Escalated'), ('abandoned', 'Abandoned')], max_length=10)),
-                ('topic', models.CharField(blank=True, max_length=100)),
-                ('csat', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('customer_ref', models.CharField(blank=True, max_length=200)),
-                ('started_at', models.DateTimeField(db_index=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("external_id", models.CharField(max_length=200)),
+                ("language", models.CharField(max_length=2)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("contained", "Contained"), ("escalated", "Escalated"), ("abandoned", "Abandoned")],
+                        max_length=10,
+                    ),
+                ),
+                ("topic", models.CharField(blank=True, max_length=100)),
+                ("csat", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("customer_ref", models.CharField(blank=True, max_length=200)),
+                ("started_at", models.DateTimeField(db_index=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='conversation_id',
+            model_name="ticket",
+            name="conversation_id",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='topic',
+            model_name="ticket",
+            name="topic",
             field=models.CharField(blank=True, max_length=100),
         ),
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(condition=models.Q(('conversation_id', ''), _negated=True), fields=['integration', 'conversation_id'], name='ticket_conversation_idx'),
+            model_name="ticket",
+            index=models.Index(
+                condition=models.Q(("conversation_id", ""), _negated=True),
+                fields=["integration", "conversation_id"],
+                name="ticket_conversation_idx",
+            ),
         ),
         migrations.AddField(
-            model_name='conversation',
-            name='integration',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='conversations', to='agents.integration'),
+            model_name="conversation",
+            name="integration",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="conversations", to="agents.integration"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['integration', 'customer_ref', 'started_at'], name='conversation_customer_idx'),
+            model_name="conversation",
+            index=models.Index(fields=["integration", "customer_ref", "started_at"], name="conversation_customer_idx"),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.UniqueConstraint(fields=('integration', 'external_id'), name='conversation_external_id_unique'),
+            model_name="conversation",
+            constraint=models.UniqueConstraint(
+                fields=("integration", "external_id"), name="conversation_external_id_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.CheckConstraint(condition=models.Q(('csat__isnull', True), models.Q(('csat__gte', 1), ('csat__lte', 5)), _connector='OR'), name='conversation_csat_range'),
+            model_name="conversation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("csat__isnull", True), models.Q(("csat__gte", 1), ("csat__lte", 5)), _connector="OR"
+                ),
+                name="conversation_csat_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.CheckConstraint(condition=models.Q(('ended_at__isnull', True), ('ended_at__gte', models.F('started_at')), _connector='OR'), name='conversation_end_order'),
+            model_name="conversation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("ended_at__isnull", True), ("ended_at__gte", models.F("started_at")), _connector="OR"
+                ),
+                name="conversation_end_order",
+            ),
         ),
     ]
