@@ -141,3 +141,15 @@ def test_the_agent_sees_the_earlier_escalations_of_the_conversation(two_agents):
     assert earlier["resolution_notes"] == "Identity checked; the bot can finish the address change."
     assert earlier["agent"] == {"display_name": "Anna"}  # a colleague's name, never their id
     assert str(holder.pk) not in str(body)
+
+
+def test_the_previous_holder_reason_reads_in_the_agents_language():
+    from dispatch.reasons import why_text
+
+    reason = [{"code": "previous_holder", "params": {}}]
+    assert why_text(reason, language="de") == [
+        "Sie haben das Gespräch dieser Kundin oder dieses Kunden schon betreut, deshalb werden Sie zuerst gefragt."
+    ]
+    assert why_text(reason, language="sv") == [
+        "Du har hjälpt den här kunden i samtalet tidigare, så du tillfrågas först."
+    ]

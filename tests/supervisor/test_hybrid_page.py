@@ -91,3 +91,12 @@ def test_only_supervisors(agent_client, data):
     client = Client()
     client.force_login(AgentFactory().user)
     assert client.get("/supervisor/hybrid/").status_code in (302, 403)
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "count"),
+    [("de", "Bot und Menschen", "3 Tickets mit Feedback"), ("sv", "Bot och människor", "3 ärenden med feedback")],
+)
+def test_the_page_speaks_german_and_swedish(browser, data, language, title, count):
+    page = browser.get("/supervisor/hybrid/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert title in page and count in page
