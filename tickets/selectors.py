@@ -199,6 +199,8 @@ def coaching_record(ticket: Ticket) -> dict:
         "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
         "status": ticket.status,
         "language": ticket.language,
+        "conversation_id": ticket.conversation_id,
+        "topic": ticket.topic,
         "reason": ticket.reason,
         "priority": ticket.priority,
         "priority_was_derived": ticket.priority_was_derived,
