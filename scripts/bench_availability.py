@@ -30,7 +30,12 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--queued", type=int, default=200)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--no-reuse", action="store_true", help="read every answer afresh (no 2 s reuse)")
     args = parser.parse_args()
+    if args.no_reuse:
+        from dispatch import availability
+
+        availability.FRESH_SECONDS = 0.0
 
     from agents.services import integration_create
     from tickets.models import Ticket
@@ -71,7 +76,10 @@ def main() -> None:
         timings.append((time.perf_counter() - t0) * 1000)
         assert response.status_code == 200, response.content
     elapsed = time.perf_counter() - started
-    print(f"agents online: {args.agents}, queued tickets: {args.queued}, requests: {args.requests}")
+    print(
+        f"agents online: {args.agents}, queued tickets: {args.queued}, requests: {args.requests}, "
+        f"answers {'read afresh every time' if args.no_reuse else 'reused for 2 s'}"
+    )
     print(f"requests/s (one process): {args.requests / elapsed:.0f}")
     print(
         f"latency ms: p50 {statistics.median(timings):.2f}, "
