@@ -127,16 +127,18 @@ def earlier_escalations(*, ticket: Ticket) -> list[dict]:
         .select_related("assigned_agent")
         .order_by("created_at", "id")
     )
-    return [
-        {
-            "id": str(t.id),
-            "external_id": t.external_id,
-            "created_at": t.created_at,
-            "status": t.status,
-            "summary": t.summary,
-            "outcome": t.outcome,
-            "resolution_notes": t.resolution_notes,
-            "agent": {"display_name": t.assigned_agent.display_name} if t.assigned_agent_id else None,
-        }
-        for t in earlier
-    ]
+    return [earlier_escalation_payload(t) for t in earlier]
+
+
+def earlier_escalation_payload(ticket: Ticket) -> dict:
+    """One earlier escalation as the agent reads it (the ticket's holder as a display name only)."""
+    return {
+        "id": str(ticket.id),
+        "external_id": ticket.external_id,
+        "created_at": ticket.created_at,
+        "status": ticket.status,
+        "summary": ticket.summary,
+        "outcome": ticket.outcome,
+        "resolution_notes": ticket.resolution_notes,
+        "agent": {"display_name": ticket.assigned_agent.display_name} if ticket.assigned_agent_id else None,
+    }

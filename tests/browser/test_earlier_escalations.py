@@ -39,6 +39,8 @@ def test_the_agent_sees_the_earlier_escalation_of_the_conversation(open_console)
     escalate(console.base_url, token, conversation_id="conv-address", topic="address_change")
     card = page.get_by_test_id("offer-card")
     expect(card).to_be_visible(timeout=15_000)
+    # Before accepting, the offer says the conversation was served before, by whom.
+    expect(card.get_by_test_id("offer-earlier")).to_contain_text("Ben Brandt: Identity checked")
     card.get_by_test_id("offer-accept").click()
     work = page.get_by_test_id("work")
     expect(work).to_be_visible(timeout=10_000)
