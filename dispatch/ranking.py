@@ -12,9 +12,9 @@ Weights come from the dispatch policy in force.
 
 Before the score: the agent who last held the customer's conversation (an earlier escalation of it, e.g.
 before a hand-back to the bot) goes first when they are eligible and free (previous_holder_first): the
-customer does not start again from zero with a stranger. The decision record marks it
-(`components.previous_holder`, `facts.previous_holder`) and the offer says so (reason code
-`previous_holder`).
+customer does not start again from zero with a stranger. It is an order, not a weight (their score is
+computed and recorded as everyone's); the decision record marks it (`facts.previous_holder`) and the
+offer says so (reason code `previous_holder`).
 """
 
 from dataclasses import dataclass, field, replace
@@ -79,11 +79,7 @@ def score_agent(
 
 def previous_holder_first(ranked: list[ScoredAgent], holder: ScoredAgent) -> list[ScoredAgent]:
     """`ranked` with the conversation's previous holder (scored like the others) in front, marked."""
-    marked = replace(
-        holder,
-        components={**holder.components, "previous_holder": 1.0},
-        facts={**holder.facts, "previous_holder": True},
-    )
+    marked = replace(holder, facts={**holder.facts, "previous_holder": True})
     return [marked, *(s for s in ranked if s.agent.pk != holder.agent.pk)]
 
 

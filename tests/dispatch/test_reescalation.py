@@ -55,7 +55,11 @@ def test_the_agent_who_last_held_the_conversation_is_offered_it_first(two_agents
     assert {"code": "previous_holder", "params": {}} in offer.why_codes
     assert "You served this customer's conversation before, so you are asked first." in offer.why
     assert offer.decision["winner"]["facts"]["previous_holder"] is True
-    assert offer.decision["winner"]["components"]["previous_holder"] == 1.0
+    assert "previous_holder" not in offer.decision["winner"]["components"]  # an order, not part of the score
+    # The holder reads it in their own view of the decision, without the colleague who was passed over.
+    own = client_with_token(holder.user).get(f"/api/v1/offers/{offer.pk}/").json()["decision"]
+    assert own["facts"]["previous_holder"] is True
+    assert str(favourite.pk) not in str(own)
     # The favourite, ranked above by score, is in the record as the runner-up.
     assert [r["agent_id"] for r in offer.decision["runners_up"]] == [str(favourite.pk)]
 
