@@ -33,6 +33,10 @@ AUTOMATED_DECISIONS = [
         "Which eligible agent is offered a ticket, ranked by the weights below (language, skills, capacity and being "
         "online decide eligibility)."
     ),
+    gettext_noop(
+        "When a conversation comes back (the bot escalates it again, e.g. after a hand-back), the agent who last "
+        "served it is offered it first if they are online, free and eligible; otherwise the ranking below decides."
+    ),
     gettext_noop("Offer expiry and re-offering; the surge multiplier from queue pressure."),
     gettext_noop("Pay per ticket and the weekly earnings floor top-up, computed from the rate card below."),
     gettext_noop("The hourly guarantee of a booked shift and its top-up, settled automatically after the shift ends."),

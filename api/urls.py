@@ -3,7 +3,7 @@ action or selector, and serializes the answer."""
 
 from django.urls import path
 
-from api import agents, data_export, dispatch, payouts, supervisor, tickets
+from api import agents, conversations, data_export, dispatch, payouts, supervisor, tickets
 
 urlpatterns = [
     # people, skills, integrations (api.agents)
@@ -34,6 +34,15 @@ urlpatterns = [
         name="webhook-delivery-redeliver",
     ),
     path("coaching-export.jsonl", tickets.CoachingExportView.as_view(), name="coaching-export"),
+    # the hybrid loop: the bot's conversations, availability, the hybrid figures (api.conversations)
+    path("conversations/", conversations.ConversationListView.as_view(), name="conversation-list"),
+    path(
+        "conversations/<uuid:conversation_id>/",
+        conversations.ConversationDetailView.as_view(),
+        name="conversation-detail",
+    ),
+    path("availability/", conversations.AvailabilityView.as_view(), name="availability"),
+    path("quality/hybrid/", conversations.HybridQualityView.as_view(), name="quality-hybrid"),
     # offers and the dispatch policy (api.dispatch)
     path("offers/", dispatch.OfferListView.as_view(), name="offer-list"),
     path("offers/<uuid:offer_id>/", dispatch.OfferDetailView.as_view(), name="offer-detail"),

@@ -231,6 +231,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A conversation's outcome (contained/escalated/abandoned) is not a ticket's (solved/not_solved).
+    "ENUM_NAME_OVERRIDES": {"ConversationOutcomeEnum": "tickets.models.ConversationOutcome"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.rest.error_responses_document",

@@ -51,7 +51,7 @@ from dispatch.escalation import Stage, escalation_stages, stage_reached
 from dispatch.events import offer_frame
 from dispatch.models import Offer, OfferStatus
 from dispatch.policy import policy_current
-from dispatch.ranking import ScoredAgent, score_agent
+from dispatch.ranking import ScoredAgent, previous_holder_first, score_agent
 from dispatch.reasons import why_codes, why_text
 from dispatch.selectors import (
     EXCLUSION_REASONS,
@@ -66,7 +66,7 @@ from dispatch.selectors import (
 from dispatch.surge import surge_current
 from payouts.services import pay_estimate, rate_card_in_force
 from tickets.lifecycle import tickets_transition_many
-from tickets.models import Ticket, TicketSkill, TicketStatus
+from tickets.models import Assignment, Ticket, TicketSkill, TicketStatus
 from tickets.selectors import tickets_with_offer_payload
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,7 @@ class Pass:
         self.ranked: dict[tuple, list[ScoredAgent]] = {}
         self.busy: dict[tuple, bool] = {}
         self.refusals = self._refusals(tickets)
+        self.previous_holders = self._previous_holders(tickets)
 
     @staticmethod
     def _refusals(tickets) -> dict:
@@ -161,6 +162,55 @@ class Pass:
             for ticket_id, agent_id in rows.values_list("ticket_id", "agent_id"):
                 refusals.setdefault(ticket_id, set()).add(agent_id)
         return refusals
+
+    @staticmethod
+    def _previous_holders(tickets) -> dict:
+        """The agent who last held each ticket's conversation in an earlier escalation of it (ticket ->
+        agent id): one query for the pass, none when no ticket names a conversation."""
+        linked = [t for t in tickets if t.conversation_id]
+        if not linked:
+            return {}
+        keys = {(t.integration_id, t.conversation_id) for t in linked}
+        same_conversation = Q()
+        for integration_id, conversation_id in keys:
+            same_conversation |= Q(ticket__integration_id=integration_id, ticket__conversation_id=conversation_id)
+        rows = (
+            Assignment.objects.filter(same_conversation)
+            .exclude(ticket_id__in=[t.pk for t in linked])
+            .order_by("started_at")
+            .values_list("ticket__integration_id", "ticket__conversation_id", "agent_id")
+        )
+        last = {(integration_id, conversation_id): agent_id for integration_id, conversation_id, agent_id in rows}
+        return {
+            t.pk: last[(t.integration_id, t.conversation_id)]
+            for t in linked
+            if (t.integration_id, t.conversation_id) in last
+        }
+
+    def _previous_holder(self, ticket: Ticket, requirements, refused: set) -> ScoredAgent | None:
+        """The conversation's previous holder, scored, when they may be offered this ticket now: free
+        (online, room, no pending offer, not taken by this pass), of the ticket's language and skills,
+        and not among those who refused it."""
+        holder_id = self.previous_holders.get(ticket.pk)
+        if holder_id is None or holder_id in self.taken or holder_id in refused:
+            return None
+        agent = next((a for a in self._pool(ticket.language) if a.pk == holder_id), None)
+        if agent is None and self.pools[ticket.language][1]:  # the pool read was cut short: read them alone
+            found = language_pool(
+                language=ticket.language, skill_ids=self.skill_ids, size=1, now=self.now, agent_ids=[holder_id]
+            )
+            agent = found[0] if found else None
+        if agent is None or not all(agent.levels.get(r.skill_id, 0) >= r.level for r in requirements):
+            return None
+        return score_agent(
+            agent=agent,
+            skill_levels={r.skill_id: agent.levels.get(r.skill_id) for r in requirements},
+            requirements=requirements,
+            weights=self.policy.ranking_weights,
+            now=self.now,
+            pool_median_rate=self.median_rate,
+            on_shift=agent.on_shift,
+        )
 
     def _start(self, ticket: Ticket) -> int:
         """The stage the ticket's wait has reached (or a later one it reached before)."""
@@ -262,6 +312,9 @@ class Pass:
             tried.add(tuple(requirements))
             key, free = self.free_candidates(ticket, requirements)
             fresh = [s for s in free if s.agent.pk not in refused]
+            holder = self._previous_holder(ticket, requirements, refused)
+            if holder is not None:
+                fresh = previous_holder_first(fresh, holder)
             if fresh:
                 found = (stage, requirements, fresh, False, key)
                 break

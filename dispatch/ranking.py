@@ -9,9 +9,15 @@ score = Σ weight × component, each component in [0, 1]:
              median, 0 at twice the median);
 - shift:     1 when the agent is on a booked shift now (they promised to be here: they go first).
 Weights come from the dispatch policy in force.
+
+Before the score: the agent who last held the customer's conversation (an earlier escalation of it, e.g.
+before a hand-back to the bot) goes first when they are eligible and free (previous_holder_first): the
+customer does not start again from zero with a stranger. It is an order, not a weight (their score is
+computed and recorded as everyone's); the decision record marks it (`facts.previous_holder`) and the
+offer says so (reason code `previous_holder`).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from agents.models import Agent
@@ -69,6 +75,12 @@ def score_agent(
     return ScoredAgent(
         agent=agent, score=round(score, 4), components={k: round(v, 4) for k, v in components.items()}, facts=facts
     )
+
+
+def previous_holder_first(ranked: list[ScoredAgent], holder: ScoredAgent) -> list[ScoredAgent]:
+    """`ranked` with the conversation's previous holder (scored like the others) in front, marked."""
+    marked = replace(holder, facts={**holder.facts, "previous_holder": True})
+    return [marked, *(s for s in ranked if s.agent.pk != holder.agent.pk)]
 
 
 def decimal_str(value: Decimal) -> str:

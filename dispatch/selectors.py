@@ -141,21 +141,20 @@ class Candidate:
 CANDIDATE_FIELDS = [f.name for f in dataclass_fields(Candidate) if f.name not in ("on_shift", "levels")]
 
 
-def language_pool(*, language: str, skill_ids, size: int, now) -> list[Candidate]:
+def language_pool(*, language: str, skill_ids, size: int, now, agent_ids=None) -> list[Candidate]:
     """The `size` agents free for an offer now who speak `language`, waiting longest since their last
     offer first (read off `agent_dispatchable_idx`), with their levels in `skill_ids` and whether they
     are on a booked shift: the engine's candidates for every ticket of that language in a pass, filtered
-    by skills in memory. Three queries, whatever the size."""
-    rows = (
-        dispatch_pool()
-        .filter(
-            has_capacity=True,
-            has_pending_offer=False,
-            pk__in=AgentLanguage.objects.filter(code=language).values("agent_id"),
-        )
-        .order_by(*SHORTLIST_ORDER)
-        .values_list(*CANDIDATE_FIELDS)[:size]
+    by skills in memory. Three queries, whatever the size. `agent_ids` reads only those agents (a
+    conversation's previous holder beyond the pool read)."""
+    free = dispatch_pool().filter(
+        has_capacity=True,
+        has_pending_offer=False,
+        pk__in=AgentLanguage.objects.filter(code=language).values("agent_id"),
     )
+    if agent_ids is not None:
+        free = free.filter(pk__in=list(agent_ids))
+    rows = free.order_by(*SHORTLIST_ORDER).values_list(*CANDIDATE_FIELDS)[:size]
     candidates = [Candidate(*row) for row in rows]
     ids = [c.pk for c in candidates]
     if not ids:

@@ -46,7 +46,15 @@ class OfferDecisionSerializer(OfferSerializer):
 # its exclusion counts, the pool's median offer rate) is about colleagues: in a small pool a count or a
 # median identifies a person, so it is left out rather than masked.
 OWN_DECISION_KEYS = ("policy_version", "decided_at", "stage", "waited_seconds", "requirements", "weights", "fanout")
-OWN_FACT_KEYS = ("csat", "csat_count", "idle_seconds", "offers_per_online_hour", "skill_levels", "on_shift")
+OWN_FACT_KEYS = (
+    "csat",
+    "csat_count",
+    "idle_seconds",
+    "offers_per_online_hour",
+    "skill_levels",
+    "on_shift",
+    "previous_holder",
+)
 
 
 def decision_for_agent(decision: dict, *, agent_id) -> dict:

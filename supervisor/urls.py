@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from supervisor import pages
+from supervisor import hybrid_pages, pages
 
 urlpatterns = [
     path("supervisor/", pages.board_page, name="supervisor-home"),
@@ -14,4 +14,5 @@ urlpatterns = [
     path("supervisor/shifts/", pages.shifts_page, name="supervisor-shifts"),
     path("supervisor/quality/", pages.quality_page, name="supervisor-quality"),
     path("supervisor/policy/", pages.policy_page, name="supervisor-policy"),
+    path("supervisor/hybrid/", hybrid_pages.hybrid_page, name="supervisor-hybrid"),
 ]

@@ -81,6 +81,11 @@ class Ticket(models.Model):
     # Messages 1..handoff_transcript_length are the transcript the bot sent; later ones came after.
     handoff_transcript_length = models.PositiveIntegerField(default=0)
 
+    # The bot's conversation this escalation belongs to (Conversation.external_id of the same
+    # integration). A plain string, not a key: the bot may escalate before it reports the conversation.
+    conversation_id = models.CharField(max_length=200, blank=True)
+    topic = models.CharField(max_length=100, blank=True)
+
     outcome = models.CharField(max_length=12, blank=True)
     resolution_notes = models.TextField(blank=True)
     bot_feedback = models.JSONField(default=dict, blank=True)
@@ -102,6 +107,12 @@ class Ticket(models.Model):
             models.Index(F("priority").desc(), F("queued_at"), name="ticket_queue_idx", condition=Q(status="queued")),
             # Recent throughput for the estimated wait.
             models.Index(fields=["assigned_at"], name="ticket_assigned_at_idx"),
+            # A conversation's escalations (re-escalation, the hybrid figures).
+            models.Index(
+                fields=["integration", "conversation_id"],
+                name="ticket_conversation_idx",
+                condition=~Q(conversation_id=""),
+            ),
         ]
 
     def __str__(self):
@@ -264,3 +275,66 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} #{self.seq} ({self.status})"
+
+
+class ConversationOutcome(models.TextChoices):
+    CONTAINED = "contained"  # the bot finished it alone
+    ESCALATED = "escalated"  # handed to a person (its tickets carry conversation_id)
+    ABANDONED = "abandoned"  # the customer left before either
+
+
+class Conversation(models.Model):
+    """A conversation the bot handled, as the bot platform reports it (POST /api/v1/conversations/):
+    the denominator of the hybrid figures. One row per (integration, external_id); a report of the
+    same conversation again updates its outcome, CSAT and end."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    integration = models.ForeignKey("agents.Integration", on_delete=models.PROTECT, related_name="conversations")
+    external_id = models.CharField(max_length=200)
+    language = models.CharField(max_length=2)
+    outcome = models.CharField(max_length=10, choices=ConversationOutcome.choices)
+    topic = models.CharField(max_length=100, blank=True)
+    # The bot's CSAT for the conversation (for an escalated one, the customer's rating of the bot part).
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)
+    # For repeat contact: the same customer again within 7 days.
+    customer_ref = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "external_id"], name="conversation_external_id_unique"),
+            models.CheckConstraint(
+                condition=Q(csat__isnull=True) | (Q(csat__gte=1) & Q(csat__lte=5)), name="conversation_csat_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")), name="conversation_end_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["integration", "customer_ref", "started_at"], name="conversation_customer_idx")]
+
+    def __str__(self):
+        return f"{self.external_id} ({self.outcome})"
+
+
+class CoachingGroupSent(models.Model):
+    """A supervisor passed one group of the agents' bot feedback (a topic and an escalation reason, over a
+    period) to the bot team. Kept so the coaching view says what was sent, when and by whom; the act is
+    also in the audit log."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    topic = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=24, choices=EscalationReason.choices)
+    period_from = models.DateTimeField()
+    period_to = models.DateTimeField()
+    tickets = models.PositiveIntegerField()
+    sent_by = models.ForeignKey("agents.User", on_delete=models.PROTECT, related_name="+")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["topic", "reason", "sent_at"], name="coaching_sent_group_idx")]
+
+    def __str__(self):
+        return f"{self.topic or '-'} / {self.reason} sent {self.sent_at:%Y-%m-%d}"

@@ -8,6 +8,7 @@ from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from agents.models import Skill
+from tickets.conversations import earlier_escalation_payload, earlier_escalations
 from tickets.models import Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus, WebhookDelivery
 from tickets.triage import DEFAULT_SKILL_KEYWORDS
 
@@ -107,6 +108,9 @@ def ticket_payload(ticket: Ticket) -> dict:
             else None
         ),
         "messages": [message_payload(message) for message in ticket.messages.all()],
+        "conversation_id": ticket.conversation_id,
+        "topic": ticket.topic,
+        "earlier_escalations": earlier_escalations(ticket=ticket),
     }
 
 
@@ -116,12 +120,32 @@ def ticket_created_payload(ticket: Ticket) -> dict:
 
 
 def tickets_with_offer_payload(tickets) -> None:
-    """Read what ticket_offer_payload needs of many tickets in two queries (skills, messages)."""
+    """Read what ticket_offer_payload needs of many tickets in two queries (skills, messages), and a third
+    when some belong to a conversation escalated before (their earlier escalations)."""
+    tickets = list(tickets)
     prefetch_related_objects(
-        list(tickets),
+        tickets,
         Prefetch("required_skills", queryset=TicketSkill.objects.select_related("skill").order_by("skill__code")),
         Prefetch("messages", queryset=Message.objects.order_by("seq")),
     )
+    linked = [t for t in tickets if t.conversation_id]
+    for ticket in tickets:
+        ticket.earlier_escalations_read = []
+    if linked:
+        same_conversation = Q()
+        for integration_id, conversation_id in {(t.integration_id, t.conversation_id) for t in linked}:
+            same_conversation |= Q(integration_id=integration_id, conversation_id=conversation_id)
+        rows = list(
+            Ticket.objects.filter(same_conversation).select_related("assigned_agent").order_by("created_at", "id")
+        )
+        for ticket in linked:
+            ticket.earlier_escalations_read = [
+                earlier_escalation_payload(row)
+                for row in rows
+                if (row.integration_id, row.conversation_id) == (ticket.integration_id, ticket.conversation_id)
+                and row.pk != ticket.pk
+                and row.created_at <= ticket.created_at
+            ]
 
 
 def ticket_offer_payload(ticket: Ticket) -> dict:
@@ -151,6 +175,14 @@ def ticket_offer_payload(ticket: Ticket) -> dict:
             for m in ticket.messages.all()
         ],
         "queued_at": ticket.queued_at.isoformat(),
+        "earlier_escalations": [
+            {**e, "created_at": e["created_at"].isoformat()}
+            for e in (
+                ticket.earlier_escalations_read
+                if hasattr(ticket, "earlier_escalations_read")
+                else earlier_escalations(ticket=ticket)
+            )
+        ],
     }
 
 
@@ -195,6 +227,8 @@ def coaching_record(ticket: Ticket) -> dict:
         "closed_at": ticket.closed_at.isoformat() if ticket.closed_at else None,
         "status": ticket.status,
         "language": ticket.language,
+        "conversation_id": ticket.conversation_id,
+        "topic": ticket.topic,
         "reason": ticket.reason,
         "priority": ticket.priority,
         "priority_was_derived": ticket.priority_was_derived,

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from agents.models import Skill
 from agents.serializers import LANGUAGE_CODES
 from core.rest import StrictSerializer
-from tickets.models import CustomerTier, EscalationReason
+from tickets.models import ConversationOutcome, CustomerTier, EscalationReason
 
 MAX_TRANSCRIPT_ENTRIES = 200
 MAX_TRANSCRIPT_TEXT_BYTES = 64 * 1024
@@ -22,6 +22,7 @@ MAX_SKILLS = 20
 MAX_ATTEMPTED = 50
 MAX_VERIFIED_FACTS_BYTES = 8 * 1024
 MAX_MESSAGE_CHARS = 8000
+MAX_TOPIC_CHARS = 100
 
 
 class ReportingStrictSerializer(StrictSerializer):
@@ -133,6 +134,22 @@ class TicketCreateSerializer(ReportingStrictSerializer):
         help_text=f"The conversation so far, oldest first: at most {MAX_TRANSCRIPT_ENTRIES} entries and "
         f"{MAX_TRANSCRIPT_TEXT_BYTES // 1024} KiB of text in total.",
     )
+    conversation_id = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The bot's conversation this escalation belongs to (a conversation's external_id, see "
+        "POST /api/v1/conversations/). Escalations of one conversation are linked: the agent sees the earlier "
+        "ones, and the agent who last served it is offered it first when online with room.",
+    )
+    topic = serializers.CharField(
+        max_length=MAX_TOPIC_CHARS,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"The bot's topic label, e.g. 'refund' (at most {MAX_TOPIC_CHARS} characters).",
+    )
 
     def validate_language(self, value):
         if value not in LANGUAGE_CODES:
@@ -154,6 +171,62 @@ class TicketCreateSerializer(ReportingStrictSerializer):
                 f"The transcript has {size} bytes of text; at most {MAX_TRANSCRIPT_TEXT_BYTES} are accepted."
             )
         return value
+
+
+class ConversationReportSerializer(ReportingStrictSerializer):
+    external_id = serializers.CharField(
+        max_length=200, help_text="The bot platform's conversation id; the same id again updates outcome and csat."
+    )
+    language = serializers.CharField(max_length=2, help_text="ISO 639-1 code of the conversation, e.g. 'de'.")
+    outcome = serializers.ChoiceField(
+        choices=ConversationOutcome.choices,
+        help_text="contained: the bot finished it alone; escalated: handed to a person; abandoned: the customer left.",
+    )
+    topic = serializers.CharField(
+        max_length=MAX_TOPIC_CHARS,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"The bot's topic label (at most {MAX_TOPIC_CHARS} characters).",
+    )
+    csat = serializers.IntegerField(
+        min_value=1, max_value=5, required=False, allow_null=True, default=None, help_text="1..5 or null."
+    )
+    started_at = AwareDateTimeField(help_text="ISO 8601 with offset.")
+    ended_at = AwareDateTimeField(
+        required=False, allow_null=True, default=None, help_text="ISO 8601 with offset; not before started_at."
+    )
+    customer_ref = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Optional: the bot platform's id of the customer (as customer.ref of an escalation), for the "
+        "repeat-contact figure.",
+    )
+
+    def validate_language(self, value):
+        if value not in LANGUAGE_CODES:
+            raise serializers.ValidationError(f"'{value}' is not an ISO 639-1 language code.")
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("ended_at") is not None and attrs["ended_at"] < attrs["started_at"]:
+            raise serializers.ValidationError({"ended_at": ["The end is before started_at."]})
+        return attrs
+
+
+class ConversationOutSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    external_id = serializers.CharField()
+    language = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=ConversationOutcome.choices)
+    topic = serializers.CharField()
+    csat = serializers.IntegerField(allow_null=True)
+    customer_ref = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    escalations = serializers.ListField(child=serializers.DictField(), help_text="Its tickets, oldest first.")
 
 
 class MessageCreateSerializer(StrictSerializer):
@@ -230,6 +303,17 @@ class AgentNameSerializer(serializers.Serializer):
     display_name = serializers.CharField()
 
 
+class EarlierEscalationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    external_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    status = serializers.CharField()
+    summary = serializers.CharField()
+    outcome = serializers.CharField()
+    resolution_notes = serializers.CharField()
+    agent = AgentNameSerializer(allow_null=True)
+
+
 class TicketOutSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     external_id = serializers.CharField()
@@ -263,6 +347,11 @@ class TicketOutSerializer(serializers.Serializer):
     bot_feedback = serializers.DictField()
     csat = serializers.DictField(allow_null=True)
     messages = MessageOutSerializer(many=True)
+    conversation_id = serializers.CharField(help_text="The bot's conversation this escalation belongs to, or ''.")
+    topic = serializers.CharField()
+    earlier_escalations = EarlierEscalationSerializer(
+        many=True, help_text="The conversation's escalations before this one (e.g. before a hand-back), oldest first."
+    )
 
 
 class WebhookDeliverySerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from core.audit import audit_record
 from core.errors import DomainError, InvalidInput, NotFound
 from core.events import send_to_agent_on_commit
 from tickets import triage
+from tickets.conversations import conversation_id_check
 from tickets.lifecycle import OPEN_STATUSES, ticket_transition
 from tickets.locks import ticket_lock
 from tickets.models import Assignment, AssignmentEnd, Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus
@@ -54,6 +55,8 @@ def ticket_escalate(
     handoff: dict | None = None,
     transcript: list[dict] | None = None,
     default_skill_level: int = 1,
+    conversation_id: str = "",
+    topic: str = "",
 ) -> tuple[Ticket, bool]:
     """Create the ticket the bot escalated, or return the one it already sent: (ticket, created).
     Required skills get `default_skill_level` (the dispatch policy's), one more for a VIP or a vulnerable
@@ -67,6 +70,7 @@ def ticket_escalate(
     existing = _existing(integration, external_id)  # a shortcut only; the constraint is the guard
     if existing is not None:
         return existing, False
+    conversation_id_check(integration=integration, conversation_id=conversation_id)
     transcript = transcript or []
     handoff = handoff or {}
     tier, vulnerable = customer.get("tier", "standard"), bool(customer.get("vulnerable", False))
@@ -107,6 +111,8 @@ def ticket_escalate(
         queued_at=now,
         last_message_seq=len(transcript),
         handoff_transcript_length=len(transcript),
+        conversation_id=conversation_id,
+        topic=topic,
     )
     try:
         with transaction.atomic():

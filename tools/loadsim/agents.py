@@ -32,6 +32,15 @@ class AgentBehaviour:
     ping_every_seconds: float = 20.0
     # The platform sets an agent who lets offers expire in a row to away; a person comes back.
     back_online_after_seconds: float = 5.0
+    # Of the resolved tickets, the share the agent marks "the bot could have solved it" (bot feedback).
+    avoidable_share: float = 0.3
+
+
+FEEDBACK_COMMENTS = [
+    "The order status was in the tracking tool; the bot could have read it out.",
+    "Refund policy question: the knowledge base answers it.",
+    "The customer only needed the password reset link.",
+]
 
 
 @dataclass
@@ -214,12 +223,21 @@ class SimAgent:
         self.resolving.add(ticket_id)
         await self.resolve(ticket_id)
 
+    def bot_feedback(self) -> dict:
+        avoidable = self.rng.random() < self.pool.behaviour.avoidable_share
+        comment = self.rng.choice(FEEDBACK_COMMENTS) if avoidable else ""
+        return {"escalation_avoidable": avoidable, "comment": comment}
+
     async def resolve(self, ticket_id: str) -> None:
         client = self.pool.http[self.server_index]
         try:
             response = await client.post(
                 f"/api/v1/tickets/{ticket_id}/resolve/",
-                json={"outcome": "solved", "notes": "Simulated agent."},
+                json={
+                    "outcome": "solved",
+                    "notes": "Simulated agent.",
+                    "bot_feedback": self.bot_feedback(),
+                },
                 headers={"Authorization": f"Bearer {self.token}"},
             )
             status = response.status_code

@@ -21,6 +21,7 @@ class SimConfig:
     languages: tuple[tuple[str, float], ...] = (("en", 6.0), ("de", 3.0), ("sv", 1.0))
     skills: tuple[str, ...] = ("payments", "refunds", "disputes", "account")
     skill_share: float = 0.5  # share of tickets that need one skill
+    containment_share: float = 0.0  # share of the bot's conversations it contains (reported, no ticket)
     seed: int = 1
     report_every_seconds: float = 5.0
     drain_seconds: float | None = None  # None: the longest think plus handle time, and some slack
@@ -54,6 +55,7 @@ async def simulate(
         languages=list(config.languages),
         skills=list(config.skills),
         skill_share=config.skill_share,
+        containment_share=config.containment_share,
         seed=config.seed,
     )
     try:
@@ -81,6 +83,8 @@ async def simulate(
         lag.cancel()
         await pool.finish_work()
         stats.cancelled = await stream.cancel_unassigned(assigned_ticket_ids=pool.assigned_ticket_ids)
+        if config.containment_share:
+            stats.rated = await stream.rate_resolved(resolved_ticket_ids=stats.resolved)
         # Each resolved ticket was announced twice (assigned, resolved); give the worker a moment.
         await wait_for(
             lambda: (

@@ -46,6 +46,9 @@ class SimStats:
     errors: Counter = field(default_factory=Counter)  # error frame code -> count
     foreign_offers: int = 0  # offers for tickets not sent in this window (earlier windows, other bots)
     cancelled: int = 0
+    conversations: Counter = field(default_factory=Counter)  # outcome -> conversations the bot reported
+    conversation_failures: Counter = field(default_factory=Counter)  # HTTP status -> count
+    rated: int = 0  # escalations the customers rated (CSAT)
     # How late the simulator's own event loop woke up: if this grows, the simulator, not the platform,
     # is what delays frames, and the latencies above overstate.
     loop_lag: list[float] = field(default_factory=list)
@@ -119,6 +122,13 @@ class SimStats:
                 f"{label:28}{milliseconds(percentile(values, 0.5)):>10}{milliseconds(percentile(values, 0.95)):>10}"
                 f"{milliseconds(percentile(values, 0.99)):>10}{len(values):>8}"
             )
+        if self.conversations:
+            reported = sum(self.conversations.values())
+            lines.append(
+                f"conversations reported {reported}: contained {self.conversations['contained']}, "
+                f"escalated {self.conversations['escalated']}, abandoned {self.conversations['abandoned']} "
+                f"(containment {self.conversations['contained'] / reported:.0%}); escalations rated {self.rated}"
+            )
         lines.append(
             f"offers received {self.offers_received}, declined {self.declined}, ignored {self.ignored}, "
             f"expired {self.withdrawn['expired']}, taken {self.withdrawn['taken']}, "
@@ -143,6 +153,8 @@ class SimStats:
                     "429: the platform's intake limit per integration (RATE_LIMIT_INTAKE, default 600/min) "
                     "refused them; start it with a higher limit for this rate"
                 )
+        if self.conversation_failures:
+            problems.append(f"conversation report failures {dict(self.conversation_failures)}")
         if self.resolve_failures:
             problems.append(f"resolve failures {dict(self.resolve_failures)}")
         if self.errors:

@@ -165,6 +165,15 @@ function fillOffer(card, frame) {
   if (customer.tier === "vip") who.push(S.vip);
   if (customer.vulnerable) who.push(S.vulnerable);
   card.querySelector("[data-customer]").textContent = who.join(" · ");
+  // Escalated before in the same conversation: who served it (and what they noted), so it is no surprise.
+  const earlier = ticket.earlier_escalations || [];
+  const earlierBox = card.querySelector("[data-offer-earlier]");
+  if (earlierBox) {
+    earlierBox.hidden = earlier.length === 0;
+    card.querySelector("[data-offer-earlier-list]").textContent = earlier
+      .map((e) => [e.agent ? e.agent.display_name : "", e.resolution_notes || e.summary].filter(Boolean).join(": "))
+      .join(" · ");
+  }
   card.querySelector("[data-why]").replaceChildren(
     ...(frame.why || []).map((reason) => {
       const li = document.createElement("li");

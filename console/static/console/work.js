@@ -152,6 +152,21 @@ export class WorkView {
       verified.append(dt, dd);
     }
     if (!verified.children.length) verified.textContent = this.strings.none;
+    // The conversation's earlier escalations (e.g. before a hand-back to the bot): when, who, what they noted.
+    const earlier = ticket.earlier_escalations || [];
+    const earlierList = panel.querySelector("[data-earlier]");
+    if (earlierList) {
+      earlierList.replaceChildren(
+        ...earlier.map((escalation) => {
+          const li = document.createElement("li");
+          const when = new Date(escalation.created_at).toLocaleString();
+          const who = escalation.agent ? escalation.agent.display_name : "";
+          li.textContent = [when, who, escalation.resolution_notes || escalation.summary].filter(Boolean).join(" · ");
+          return li;
+        }),
+      );
+      panel.querySelector("[data-earlier-section]").hidden = earlier.length === 0;
+    }
     const messages = ticket.messages || (ticket.transcript || []).map((m) => ({ author_kind: m.role, text: m.text, at: m.at }));
     for (const message of messages) this.addMessage(entry, message, { quiet: true });
   }

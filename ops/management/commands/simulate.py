@@ -75,6 +75,15 @@ class Command(BaseCommand):
             help="skills agents have and tickets may need (created when missing); empty for none",
         )
         parser.add_argument("--skill-share", type=float, default=0.5, help="tickets that need a skill (default 0.5)")
+        parser.add_argument(
+            "--containment",
+            type=float,
+            default=0.6,
+            help="share of the bot's conversations it finishes alone, reported as contained (default 0.6)",
+        )
+        parser.add_argument(
+            "--avoidable-share", type=float, default=0.3, help="resolved tickets agents mark avoidable (default 0.3)"
+        )
         parser.add_argument("--max-concurrent", type=int, default=2, help="tickets an agent holds at once")
         parser.add_argument("--report-every", type=float, default=5, help="seconds between progress lines")
         parser.add_argument("--drain", type=float, default=None, help="seconds to wait for open tickets at the end")
@@ -91,6 +100,7 @@ class Command(BaseCommand):
             handle_seconds=seconds_range("handle", options["handle"]),
             decline_share=share("decline-share", options["decline_share"]),
             ignore_share=share("ignore-share", options["ignore_share"]),
+            avoidable_share=share("avoidable-share", options["avoidable_share"]),
         )
         if behaviour.decline_share + behaviour.ignore_share > 1:
             raise CommandError("--decline-share plus --ignore-share must not exceed 1")
@@ -102,6 +112,7 @@ class Command(BaseCommand):
             languages=language_mix(options["languages"]),
             skills=tuple(filter(None, (code.strip() for code in options["skills"].split(",")))),
             skill_share=share("skill-share", options["skill_share"]),
+            containment_share=share("containment", options["containment"]),
             seed=options["seed"],
             report_every_seconds=options["report_every"],
             drain_seconds=options["drain"],
