@@ -17,6 +17,7 @@ from actions import tickets as actions
 from agents.models import Role
 from agents.permissions import role_permission
 from core.errors import DomainError, InvalidInput
+from core.query import Pagination
 from core.ratelimit import throttle_for
 from dispatch.selectors import ticket_get_for
 from tickets import serializers as s
@@ -301,6 +302,7 @@ class SkillKeywordsView(APIView):
 
 class WebhookDeliveryListView(APIView):
     permission_classes = [role_permission(Role.SUPERVISOR)]
+    pagination = Pagination(default_limit=200, max_limit=1000)
 
     @extend_schema(
         summary="The webhook delivery log (latest 200, or every delivery of one ticket in order)",
@@ -314,7 +316,10 @@ class WebhookDeliveryListView(APIView):
                 ticket_id = serializers.UUIDField().to_internal_value(ticket_id)
             except serializers.ValidationError as exc:
                 raise InvalidInput({"ticket": exc.detail}) from exc
-        return Response(s.WebhookDeliverySerializer(webhook_delivery_list(ticket_id=ticket_id), many=True).data)
+        deliveries = self.pagination.page_from(
+            request, lambda limit: webhook_delivery_list(ticket_id=ticket_id, limit=limit)
+        )
+        return Response(s.WebhookDeliverySerializer(deliveries, many=True).data)
 
 
 class WebhookRedeliverView(APIView):

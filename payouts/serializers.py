@@ -103,8 +103,6 @@ class EarningsQuerySerializer(StrictSerializer):
     agent = serializers.UUIDField(required=False)
     from_ = serializers.DateField(required=False)
     to = serializers.DateField(required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=10000, default=1000)
-    offset = serializers.IntegerField(min_value=0, default=0)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,8 +111,6 @@ class EarningsQuerySerializer(StrictSerializer):
 
 class ShiftGuaranteeQuerySerializer(StrictSerializer):
     agent = serializers.UUIDField(required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=200)
-    offset = serializers.IntegerField(min_value=0, default=0)
 
 
 class PayoutBatchCreateSerializer(StrictSerializer):
