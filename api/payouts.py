@@ -35,8 +35,8 @@ class EarningsView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("agent", str, description="finance only: one agent's lines"),
-            OpenApiParameter("from", str, description="first UTC day, YYYY-MM-DD"),
-            OpenApiParameter("to", str, description="last UTC day, YYYY-MM-DD"),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="first UTC day, YYYY-MM-DD (2000 to 2100)"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="last UTC day, YYYY-MM-DD (2000 to 2100)"),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )

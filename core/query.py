@@ -1,6 +1,8 @@
 """Query parameters checked before anything reaches the database: pages (`limit`, `offset`) of every list
 endpoint, and bounded numbers and texts. A bad value is a 400 naming the parameter (core.errors.InvalidInput)."""
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 
 from rest_framework import serializers
@@ -105,3 +107,31 @@ def query_int(request, name: str, *, minimum: int, maximum: int, default: int) -
         return serializers.IntegerField(min_value=minimum, max_value=maximum).run_validation(raw)
     except serializers.ValidationError as exc:
         raise InvalidInput({name: exc.detail}) from exc
+
+
+# ---------------------------------------------------------------- dates
+
+DATE_MIN = dt.date(2000, 1, 1)
+DATE_MAX = dt.date(2100, 12, 31)
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def date_bounds_check(day: dt.date, name: str) -> dt.date:
+    """`day` if it lies in DATE_MIN..DATE_MAX, else a 400 naming `name`: a day near the calendar's end
+    would overflow the arithmetic a period does (the day after the last)."""
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise InvalidInput({name: [f"A day from {DATE_MIN} to {DATE_MAX}."]})
+    return day
+
+
+class StrictDateField(serializers.DateField):
+    """A calendar day written YYYY-MM-DD (nothing else ISO 8601 allows, such as 20260101 or 2026-W01-1),
+    from DATE_MIN to DATE_MAX."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not DATE_PATTERN.fullmatch(value):
+            self.fail("invalid", format="YYYY-MM-DD")
+        day = super().to_internal_value(value)
+        if not DATE_MIN <= day <= DATE_MAX:
+            raise serializers.ValidationError(f"A day from {DATE_MIN} to {DATE_MAX}.")
+        return day

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from core.query import StrictDateField
 from core.rest import StrictSerializer
 
 
@@ -101,8 +102,8 @@ def rate_card_payload(card) -> dict:
 
 class EarningsQuerySerializer(StrictSerializer):
     agent = serializers.UUIDField(required=False)
-    from_ = serializers.DateField(required=False)
-    to = serializers.DateField(required=False)
+    from_ = StrictDateField(required=False)
+    to = StrictDateField(required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -148,3 +148,24 @@ def test_other_query_parameters_out_of_bounds_are_a_400_naming_them(supervisor_c
 
     assert response.status_code == 400
     assert parameter in response.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "value"),
+    [
+        # The day after the last: date arithmetic past year 9999 raised OverflowError (a 500).
+        ("/api/v1/earnings/", "to", "9999-12-31"),
+        ("/api/v1/earnings/", "from", "0001-01-01"),
+        ("/api/v1/earnings/", "from", "20260101"),  # ISO 8601 allows it; the API documents YYYY-MM-DD
+        ("/api/v1/earnings/", "to", "2026-W01-1"),
+        ("/api/v1/coaching-export.jsonl", "to", "9999-12-31"),
+        ("/api/v1/coaching-export.jsonl", "from", "9999-12-31T23:59:59-05:00"),
+    ],
+)
+def test_a_day_outside_the_documented_range_or_format_is_a_400_naming_it(request, path, parameter, value):
+    client = request.getfixturevalue("supervisor_client" if "coaching" in path else "finance_client")
+
+    response = client.get(path, {parameter: value})
+
+    assert response.status_code == 400
+    assert parameter in response.json()

@@ -49,11 +49,11 @@ def _text(rng: random.Random, length: int) -> str:
     return "".join(rng.choice(alphabet) for _ in range(length))
 
 
-def _nested(rng: random.Random, depth: int):
-    value = rng.choice([1, "x", None])
-    for _ in range(depth):
-        value = [value] if rng.random() < 0.5 else {"a": value}
-    return value
+def _nested_text(rng: random.Random, depth: int) -> str:
+    """JSON text of arrays and objects `depth` deep, written by hand: json.dumps recurses past ~1,000."""
+    opening = [rng.choice(("[", '{"a": ')) for _ in range(depth)]
+    closing = ["]" if bracket == "[" else "}" for bracket in reversed(opening)]
+    return "".join(opening) + rng.choice(("1", '"x"', "null")) + "".join(closing)
 
 
 def _odd_value(rng: random.Random, foreign: dict):
@@ -108,8 +108,9 @@ def bad_frame(rng: random.Random, foreign: dict) -> tuple[str, str | bytes]:
     elif kind == "over the size limit":
         payload = json.dumps({"type": "ping", "pad": "x" * (MAX_FRAME_BYTES + rng.randint(1, 200_000))})
     elif kind == "nested too deep":
-        depth = rng.choice([40, 200, 2000, 5000])
-        payload = json.dumps({"type": rng.choice(AGENT_FRAME_TYPES), "offer_id": _nested(rng, depth)})
+        depth = rng.choice([40, 200, 2000, 3000])
+        frame_type = json.dumps(rng.choice(AGENT_FRAME_TYPES))
+        payload = f'{{"type": {frame_type}, "offer_id": {_nested_text(rng, depth)}}}'
     elif kind == "wrong field types":
         frame_type = rng.choice(["ack", "accept", "decline", "wrap_up_done"])
         payload = json.dumps(
@@ -131,6 +132,7 @@ class Figures:
         self.answered = Counter()
         self.codes = Counter()
         self.answer_seconds: list[float] = []
+        self.finished = 0
         self.problems: list[str] = []
 
     def problem(self, text: str):
@@ -162,8 +164,12 @@ def fuzz_socket(url: str, token: str, first_frame: str, rng: random.Random, fore
             time.sleep(max(0.0, 1 / FRAMES_PER_SECOND_SENT - (time.monotonic() - started)))
     except ConnectionClosed as closed:
         figures.problem(f"{url}: a paced fuzzing socket was closed ({closed})")
+    except Exception as failure:  # noqa: BLE001 - the fuzzer's own failure must fail the test, not a thread
+        figures.problem(f"{url}: the fuzzing socket failed: {failure!r}")
     finally:
         ws.close()
+    with figures.lock:
+        figures.finished += 1
 
 
 def _read_until(ws, wanted, timeout: float = ANSWER_SECONDS) -> dict | None:
@@ -310,6 +316,7 @@ def test_fuzzed_sockets_get_error_frames_floods_are_closed_and_the_server_stays_
     }
 
     assert figures.problems == [], "\n".join(figures.problems[:20])
+    assert figures.finished == 6, "a fuzzing socket stopped early"
     assert sum(figures.answered.values()) == sum(figures.sent.values()) > 0
     assert len(floods) == 2 and all(code == FRAME_FLOOD_CLOSE_CODE for _, code, *_ in floods), floods
     assert all(warned and after_close_refused for _, _, warned, after_close_refused in floods), floods
