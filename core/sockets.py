@@ -88,7 +88,8 @@ class FrameConsumer(AsyncWebsocketConsumer):
         except DomainError as exc:
             await self.send_error(exc.code, exc.message, **self.error_context(frame))
         except Exception:  # a handler's bug must not end the socket, nor its process: logged, answered
-            log.exception("websocket frame failed: %.200r", text_data)
+            # The frame type only: a frame may carry what a person wrote (a decline reason).
+            log.exception("websocket frame of type %.40r failed", frame.get("type") if frame else None)
             await self.send_error("server_error", "The frame could not be handled.", **self.error_context(frame))
 
     def error_context(self, frame: dict | None) -> dict:
