@@ -1,6 +1,6 @@
 from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from agents.lockout import login_failure_record, login_lockout_check, login_succ
 from agents.models import Agent, Role, Skill
 from agents.permissions import IsAgent, IsSupervisor
 from agents.selectors import agent_for_user, agent_list
+from core.query import SEARCH_MAX_LENGTH, Pagination, query_text
 from core.ratelimit import throttle_for
 
 
@@ -82,6 +83,7 @@ class PayoutDetailsView(APIView):
 
 class SkillListView(APIView):
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=500, max_limit=1000)
 
     @extend_schema(request=s.SkillSerializer, responses={201: s.SkillSerializer})
     def post(self, request):
@@ -93,11 +95,13 @@ class SkillListView(APIView):
     @extend_schema(responses=s.SkillSerializer(many=True))
     def get(self, request):
 
-        return Response([{"code": skill.code, "name": skill.name} for skill in Skill.objects.order_by("code")])
+        skills = self.pagination.page(request, Skill.objects.order_by("code"))
+        return Response([{"code": skill.code, "name": skill.name} for skill in skills])
 
 
 class AgentListView(APIView):
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=500, max_limit=1000)
 
     @extend_schema(
         request=s.AgentCreateSerializer,
@@ -123,10 +127,13 @@ class AgentListView(APIView):
         agent = services.agent_create(actor=request.user, **data.validated_data)
         return Response(s.AgentSerializer(agent_list().get(pk=agent.pk)).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=s.AgentSerializer(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str, description=f"in names, at most {SEARCH_MAX_LENGTH} characters")],
+        responses=s.AgentSerializer(many=True),
+    )
     def get(self, request):
-        agents = agent_list(search=request.query_params.get("search", ""))
-        return Response(s.AgentSerializer(agents, many=True).data)
+        agents = agent_list(search=query_text(request, "search"))
+        return Response(s.AgentSerializer(self.pagination.page(request, agents), many=True).data)
 
 
 class AgentDetailView(APIView):

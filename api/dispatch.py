@@ -7,6 +7,7 @@ from actions.rules import policy_change
 from agents.models import Role
 from agents.permissions import IsAgent, IsSupervisor, role_permission
 from core.errors import NotFound
+from core.query import Pagination
 from dispatch import serializers as s
 from dispatch import services
 from dispatch.models import Offer
@@ -47,11 +48,12 @@ class OfferListView(APIView):
     """The agent's pending offers: what a client refetches after reconnecting."""
 
     permission_classes = [IsAgent]
+    pagination = Pagination(default_limit=100, max_limit=500)
 
     @extend_schema(responses=s.OfferForAgentSerializer(many=True))
     def get(self, request):
         offers = pending_offers_for_agent(agent=request.user.agent).select_related("agent", "policy")
-        return Response(s.OfferForAgentSerializer(offers, many=True).data)
+        return Response(s.OfferForAgentSerializer(self.pagination.page(request, offers), many=True).data)
 
 
 class OfferDetailView(APIView):
@@ -79,11 +81,13 @@ class TicketDecisionsView(APIView):
     """Why each offer of a ticket went where it went (supervisors)."""
 
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=100, max_limit=500)
 
     @extend_schema(responses=s.OfferDecisionSerializer(many=True))
     def get(self, request, ticket_id):
         ticket = get_object_or_404(Ticket, pk=ticket_id)
-        return Response(s.OfferDecisionSerializer(offers_for_ticket(ticket=ticket), many=True).data)
+        offers = self.pagination.page(request, offers_for_ticket(ticket=ticket))
+        return Response(s.OfferDecisionSerializer(offers, many=True).data)
 
 
 class DispatchPolicyView(APIView):

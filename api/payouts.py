@@ -12,6 +12,7 @@ from actions.rules import rate_card_change
 from agents.models import Agent, Role
 from agents.permissions import IsFinance, role_permission
 from core.errors import DomainError, InvalidInput, NotFound
+from core.query import Pagination
 from payouts import batches, selectors, services
 from payouts import serializers as s
 
@@ -29,58 +30,56 @@ def _agent_in_scope(user, agent_id, *, what: str):
 
 class EarningsView(APIView):
     permission_classes = [role_permission(Role.AGENT, Role.FINANCE)]
+    pagination = Pagination(default_limit=1000, max_limit=10000)
 
     @extend_schema(
         parameters=[
             OpenApiParameter("agent", str, description="finance only: one agent's lines"),
-            OpenApiParameter("from", str, description="first UTC day, YYYY-MM-DD"),
-            OpenApiParameter("to", str, description="last UTC day, YYYY-MM-DD"),
-            OpenApiParameter("limit", int, description="at most this many lines (default 1000, max 10000)"),
-            OpenApiParameter("offset", int),
+            OpenApiParameter("from", OpenApiTypes.DATE, description="first UTC day, YYYY-MM-DD (2000 to 2100)"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="last UTC day, YYYY-MM-DD (2000 to 2100)"),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        query = s.EarningsQuerySerializer(data=request.query_params)
+        query = s.EarningsQuerySerializer(data=Pagination.filters(request.query_params))
         query.is_valid(raise_exception=True)
         params = query.validated_data
         agent_id = _agent_in_scope(request.user, params.get("agent"), what="lines")
         lines = selectors.pay_line_list(agent_id=agent_id, date_from=params.get("from"), date_to=params.get("to"))
-        offset = params["offset"]
-        page = lines[offset : offset + params["limit"]]
-        return Response([s.pay_line_payload(line) for line in page])
+        return Response([s.pay_line_payload(line) for line in self.pagination.page(request, lines)])
 
 
 class ShiftGuaranteeListView(APIView):
     """Settled hourly guarantees of booked shifts: met, or topped up by a pay line."""
 
     permission_classes = [role_permission(Role.AGENT, Role.FINANCE)]
+    pagination = Pagination(default_limit=200, max_limit=1000)
 
     @extend_schema(
         operation_id="shift_guarantees_list",
         parameters=[
             OpenApiParameter("agent", str, description="finance only: one agent's shifts"),
-            OpenApiParameter("limit", int, description="at most this many (default 200, max 1000)"),
-            OpenApiParameter("offset", int),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
-        query = s.ShiftGuaranteeQuerySerializer(data=request.query_params)
+        query = s.ShiftGuaranteeQuerySerializer(data=Pagination.filters(request.query_params))
         query.is_valid(raise_exception=True)
         params = query.validated_data
         agent_id = _agent_in_scope(request.user, params.get("agent"), what="shifts")
         closes = selectors.shift_guarantee_close_list(agent_id=agent_id)
-        page = closes[params["offset"] : params["offset"] + params["limit"]]
-        return Response([s.shift_guarantee_close_payload(close) for close in page])
+        return Response([s.shift_guarantee_close_payload(close) for close in self.pagination.page(request, closes)])
 
 
 class PayoutBatchListView(APIView):
     permission_classes = [IsFinance]
+    pagination = Pagination(default_limit=500, max_limit=500)
 
     @extend_schema(operation_id="payout_batches_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        return Response([s.payout_batch_payload(batch) for batch in selectors.payout_batch_list()[:500]])
+        return Response(
+            [s.payout_batch_payload(batch) for batch in self.pagination.page(request, selectors.payout_batch_list())]
+        )
 
     @extend_schema(request=s.PayoutBatchCreateSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
@@ -180,10 +179,13 @@ class PayAdjustmentListView(APIView):
 
 class RateCardListView(APIView):
     permission_classes = [IsFinance]
+    pagination = Pagination(default_limit=200, max_limit=500)
 
     @extend_schema(operation_id="rate_cards_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        return Response([s.rate_card_payload(card) for card in selectors.rate_card_list()[:200]])
+        return Response(
+            [s.rate_card_payload(card) for card in self.pagination.page(request, selectors.rate_card_list())]
+        )
 
     @extend_schema(request=s.RateCardSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):

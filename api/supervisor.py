@@ -19,6 +19,7 @@ from agents import shifts
 from agents.models import Agent, Role, Shift, SuspensionAppeal
 from agents.permissions import IsAgent, IsSupervisor, role_permission
 from core.errors import DomainError
+from core.query import QUERY_TEXT_MAX_LENGTH, SEARCH_MAX_LENGTH, Pagination, query_int, query_text
 from core.rest import StrictSerializer
 from dispatch import alerts
 from dispatch import selectors as dispatch_selectors
@@ -42,17 +43,22 @@ class DashboardView(APIView):
 
 class SupervisorTicketListView(APIView):
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=100, max_limit=500)
 
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, description="a ticket status, or 'open'"),
-            OpenApiParameter("search", str, description="in external_id and summary"),
+            OpenApiParameter(
+                "search", str, description=f"in external_id and summary, at most {SEARCH_MAX_LENGTH} characters"
+            ),
         ],
         responses={200: JSON},
     )
     def get(self, request):
-        tickets = board.supervisor_tickets(
-            status=request.query_params.get("status", ""), search=request.query_params.get("search", "")
+        status_filter = query_text(request, "status", max_length=QUERY_TEXT_MAX_LENGTH)
+        search = query_text(request, "search")
+        tickets = self.pagination.page_from(
+            request, lambda limit: board.supervisor_tickets(status=status_filter, search=search, limit=limit)
         )
         return Response(
             [
@@ -95,6 +101,7 @@ class AlertListView(APIView):
     """Supervisor alerts, newest first (at most 200), each with who acknowledged it, when, and their note."""
 
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=200, max_limit=500)
 
     @extend_schema(
         parameters=[
@@ -108,7 +115,8 @@ class AlertListView(APIView):
         responses={200: JSON, 400: JSON},
     )
     def get(self, request):
-        return Response(alerts.alert_list(state=request.query_params.get("state", "open")))
+        state = query_text(request, "state", max_length=QUERY_TEXT_MAX_LENGTH, default="open")
+        return Response(self.pagination.page_from(request, lambda limit: alerts.alert_list(state=state, limit=limit)))
 
 
 class AlertAcknowledgeSerializer(StrictSerializer):
@@ -208,14 +216,26 @@ class TicketSupervisorCancelView(APIView):
 
 class PoolView(APIView):
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=500, max_limit=500)
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, str) for name in ("search", "status", "presence", "language", "skill")],
+        parameters=[
+            OpenApiParameter("search", str, description=f"in names, at most {SEARCH_MAX_LENGTH} characters"),
+            *(
+                OpenApiParameter(name, str, description=f"at most {QUERY_TEXT_MAX_LENGTH} characters")
+                for name in ("status", "presence", "language", "skill")
+            ),
+        ],
         responses={200: JSON},
     )
     def get(self, request):
-        filters = {k: request.query_params.get(k, "") for k in ("search", "status", "presence", "language", "skill")}
-        return Response([board.pool_row_payload(row) for row in board.pool_rows(**filters)])
+        filters = {
+            name: query_text(request, name, max_length=QUERY_TEXT_MAX_LENGTH)
+            for name in ("status", "presence", "language", "skill")
+        }
+        filters["search"] = query_text(request, "search")
+        limit, offset = self.pagination.window(request.query_params)
+        return Response([board.pool_row_payload(row) for row in board.pool_rows(**filters, offset=offset, limit=limit)])
 
 
 class AgentApproveView(APIView):
@@ -310,10 +330,12 @@ class MyAppealView(APIView):
     """A suspended agent's appeal: POST {text} to appeal, GET to see one's appeals and their decisions."""
 
     permission_classes = [IsAgent]
+    pagination = Pagination(default_limit=100, max_limit=500)
 
     @extend_schema(responses={200: JSON})
     def get(self, request):
-        return Response([appeal_payload(a) for a in appeals_queryset().filter(agent__user=request.user)])
+        appeals = self.pagination.page(request, appeals_queryset().filter(agent__user=request.user))
+        return Response([appeal_payload(a) for a in appeals])
 
     @extend_schema(
         request=AppealTextSerializer,
@@ -329,13 +351,14 @@ class MyAppealView(APIView):
 
 class AppealListView(APIView):
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=200, max_limit=500)
 
     @extend_schema(parameters=[OpenApiParameter("status", str)], responses={200: JSON})
     def get(self, request):
         appeals = appeals_queryset()
-        if request.query_params.get("status"):
-            appeals = appeals.filter(status=request.query_params["status"])
-        return Response([appeal_payload(a) for a in appeals[:200]])
+        if status_filter := query_text(request, "status", max_length=QUERY_TEXT_MAX_LENGTH):
+            appeals = appeals.filter(status=status_filter)
+        return Response([appeal_payload(a) for a in self.pagination.page(request, appeals)])
 
 
 class AppealDecisionSerializer(StrictSerializer):
@@ -412,11 +435,13 @@ class ShiftListView(APIView):
     """GET: upcoming shifts (agents see whether they hold a place). POST (supervisors): publish one."""
 
     permission_classes = [role_permission(Role.SUPERVISOR, Role.AGENT)]
+    pagination = Pagination(default_limit=200, max_limit=500)
 
     @extend_schema(responses={200: JSON})
     def get(self, request):
         agent = request.user.agent if request.user.role == Role.AGENT else None
-        return Response([shift_payload(shift, agent=agent) for shift in shifts.shifts_upcoming()])
+        upcoming = self.pagination.page(request, shifts.shifts_upcoming())
+        return Response([shift_payload(shift, agent=agent) for shift in upcoming])
 
     @extend_schema(
         request=ShiftSerializer,
@@ -486,30 +511,27 @@ class ShiftCancelView(APIView):
 class CoverageView(APIView):
     permission_classes = [IsSupervisor]
 
-    @extend_schema(parameters=[OpenApiParameter("days", int)], responses={200: JSON})
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="1 to 28 (default 14)")], responses={200: JSON}
+    )
     def get(self, request):
-        try:
-            days = min(28, max(1, int(request.query_params.get("days", 14))))
-        except ValueError:
-            days = 14
-        return Response(board.coverage(days=days))
+        return Response(board.coverage(days=query_int(request, "days", minimum=1, maximum=28, default=14)))
 
 
 class QualityView(APIView):
     permission_classes = [IsSupervisor]
 
-    @extend_schema(parameters=[OpenApiParameter("days", int)], responses={200: JSON})
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="1 to 365 (default 30)")], responses={200: JSON}
+    )
     def get(self, request):
-        try:
-            days = min(365, max(1, int(request.query_params.get("days", 30))))
-        except ValueError:
-            days = 30
-        return Response(board.quality_report(days=days))
+        return Response(board.quality_report(days=query_int(request, "days", minimum=1, maximum=365, default=30)))
 
 
 class PolicyHistoryView(APIView):
     permission_classes = [IsSupervisor]
+    pagination = Pagination(default_limit=50, max_limit=500)
 
     @extend_schema(responses={200: JSON})
     def get(self, request):
-        return Response(board.policy_history())
+        return Response(self.pagination.page_from(request, lambda limit: board.policy_history(limit=limit)))

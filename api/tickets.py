@@ -17,6 +17,7 @@ from actions import tickets as actions
 from agents.models import Role
 from agents.permissions import role_permission
 from core.errors import DomainError, InvalidInput
+from core.query import Pagination, date_bounds_check
 from core.ratelimit import throttle_for
 from dispatch.selectors import ticket_get_for
 from tickets import serializers as s
@@ -301,6 +302,7 @@ class SkillKeywordsView(APIView):
 
 class WebhookDeliveryListView(APIView):
     permission_classes = [role_permission(Role.SUPERVISOR)]
+    pagination = Pagination(default_limit=200, max_limit=1000)
 
     @extend_schema(
         summary="The webhook delivery log (latest 200, or every delivery of one ticket in order)",
@@ -314,7 +316,10 @@ class WebhookDeliveryListView(APIView):
                 ticket_id = serializers.UUIDField().to_internal_value(ticket_id)
             except serializers.ValidationError as exc:
                 raise InvalidInput({"ticket": exc.detail}) from exc
-        return Response(s.WebhookDeliverySerializer(webhook_delivery_list(ticket_id=ticket_id), many=True).data)
+        deliveries = self.pagination.page_from(
+            request, lambda limit: webhook_delivery_list(ticket_id=ticket_id, limit=limit)
+        )
+        return Response(s.WebhookDeliverySerializer(deliveries, many=True).data)
 
 
 class WebhookRedeliverView(APIView):
@@ -339,11 +344,13 @@ def _period_bound(name: str, raw: str | None, default: dt.datetime, *, end: bool
     except ValueError:
         day = value = None
     if day is not None:
+        day = date_bounds_check(day, name)
         value = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), tzinfo=dt.UTC)
     if value is None:
         raise InvalidInput({name: ["Give an ISO 8601 date or datetime with offset."]})
     if timezone.is_naive(value):
         raise InvalidInput({name: ["Give the time with its UTC offset."]})
+    date_bounds_check(value.date(), name)
     return value
 
 
@@ -356,8 +363,12 @@ class CoachingExportView(APIView):
         "`to` day). Default: the last 7 days. Each line: the transcript the bot handed over, its summary and "
         "hand-off, what followed, the agent's outcome, notes and bot feedback, and the CSAT.",
         parameters=[
-            OpenApiParameter("from", OpenApiTypes.STR, description="ISO date or datetime, e.g. 2026-11-01."),
-            OpenApiParameter("to", OpenApiTypes.STR, description="ISO date or datetime, e.g. 2026-11-30."),
+            OpenApiParameter(
+                "from", OpenApiTypes.STR, description="ISO date or datetime, e.g. 2026-11-01 (years 2000 to 2100)."
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.STR, description="ISO date or datetime, e.g. 2026-11-30 (years 2000 to 2100)."
+            ),
         ],
         responses={
             (200, "application/jsonl"): OpenApiResponse(

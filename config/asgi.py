@@ -9,10 +9,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from agents.websocket_auth import WebsocketAuthStack  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from core.limits import RequestBodyLimitASGI  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RequestBodyLimitASGI(django_asgi_app),
         "websocket": WebsocketAuthStack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -3,6 +3,8 @@
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 
+from core.limits import JSON_DEPTH_MAX, json_too_deep
+
 
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, naming them, instead of silently ignoring them."""
@@ -36,14 +38,25 @@ def _nul_paths(value, path: str = "") -> list[str]:
 
 
 class JSONParserRefusingNul(JSONParser):
-    """JSON bodies with a NUL character anywhere, keys included -> 400 naming where.
+    """JSON bodies with a NUL character anywhere, keys included -> 400 naming where; JSON nested deeper
+    than JSON_DEPTH_MAX -> 400.
 
     PostgreSQL cannot hold NUL in text or jsonb; DRF's CharField refuses it, but free-form JSON
-    (a ticket's handoff, skill maps) would reach the database and fail there with a 500.
+    (a ticket's handoff, skill maps) would reach the database and fail there with a 500. Deep nesting is
+    checked first (without recursion): the NUL walk recurses, and so does Python's JSON parser, whose
+    RecursionError near 1,000 levels DRF would answer with a 500.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
+        too_deep = serializers.ValidationError(
+            {"non_field_errors": [f"JSON may nest objects and arrays at most {JSON_DEPTH_MAX} levels deep."]}
+        )
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise too_deep from None
+        if json_too_deep(data):
+            raise too_deep
         bad = _nul_paths(data)
         if bad:
             raise serializers.ValidationError({path: ["Null characters are not allowed."] for path in bad})
@@ -72,6 +85,15 @@ ERROR_SCHEMA = {
 UNSAFE_METHODS = ("post", "put", "patch", "delete")
 
 
+def pagination_document(operation: dict, view) -> None:
+    """The page parameters of a paginated view's GET, replacing any it declared by hand."""
+    pagination = getattr(view, "pagination", None)
+    if pagination is None:
+        return
+    parameters = [p for p in operation.get("parameters", []) if p.get("name") not in ("limit", "offset")]
+    operation["parameters"] = parameters + pagination.openapi_parameters()
+
+
 def error_responses_document(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation documents the errors it can answer with.
 
@@ -90,6 +112,8 @@ def error_responses_document(result, generator, request, public):
             view = views.get((path, method))
             if view is None:
                 continue
+            if method == "get":
+                pagination_document(operation, view)
             parameters = operation.get("parameters", [])
             statuses = {"401"}
             if not all(permission is AllowAny for permission in view.permission_classes):

@@ -4,14 +4,23 @@ A frame is a JSON object of at most MAX_FRAME_BYTES with a string "type"; the co
 method handles it (the method names are the socket's whole vocabulary: the authorization matrix in
 tests/security/test_ws_authz.py reads them). Anything else is answered with an `error` frame naming
 what is wrong, and the socket stays open. A DomainError raised by a handler becomes an `error` frame
-with its code, exactly as the REST layer turns it into a status (core.errors).
+with its code, exactly as the REST layer turns it into a status (core.errors). Any other exception of a
+handler is logged and answered with the code "server_error": a frame never ends the socket or the process.
+
+A socket sending more than core.limits allows (FRAMES_PER_SECOND on average, FRAME_BURST at once) gets an
+`error` frame "too_many_frames" and is closed with FRAME_FLOOD_CLOSE_CODE (4429); its frames beyond the
+limit are not read.
 """
 
 import json
+import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core.errors import DomainError
+from core.limits import FRAME_FLOOD_CLOSE_CODE, FRAMES_PER_SECOND, JSON_DEPTH_MAX, FrameRate, json_too_deep
+
+log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
 
@@ -29,10 +38,15 @@ def frame_parse(text_data: str | None) -> dict:
         raise FrameError("malformed", "Frames must be JSON text, not binary.")
     if len(text_data) > MAX_FRAME_BYTES:
         raise FrameError("malformed", f"Frames must be JSON text of at most {MAX_FRAME_BYTES} bytes.")
+    too_deep = FrameError("malformed", f"Frames may nest objects and arrays at most {JSON_DEPTH_MAX} levels deep.")
     try:
         frame = json.loads(text_data)
+    except RecursionError:
+        raise too_deep from None
     except ValueError as exc:
         raise FrameError("malformed", "Frames must be JSON objects.") from exc
+    if json_too_deep(frame):
+        raise too_deep
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise FrameError("malformed", 'Frames must be JSON objects with a "type".')
     return frame
@@ -41,7 +55,29 @@ def frame_parse(text_data: str | None) -> dict:
 class FrameConsumer(AsyncWebsocketConsumer):
     """A consumer whose client frames are handled by its `on_<type>` methods."""
 
+    frame_rate = None
+    closing = False
+
+    async def close(self, code=None, reason=None):
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        # After the server closed a socket, pushes to its groups may still arrive until the client's close
+        # does: they go nowhere instead of failing in the consumer.
+        if not self.closing:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
     async def receive(self, text_data=None, bytes_data=None):
+        if self.closing:
+            return
+        if self.frame_rate is None:
+            self.frame_rate = FrameRate()
+        if not self.frame_rate.allow():
+            message = f"More than {FRAMES_PER_SECOND} frames a second: this socket is closed."
+            await self.send_error("too_many_frames", message)
+            await self.close(code=FRAME_FLOOD_CLOSE_CODE)
+            return
         frame = None
         try:
             frame = frame_parse(text_data)
@@ -51,6 +87,10 @@ class FrameConsumer(AsyncWebsocketConsumer):
             await handler(frame)
         except DomainError as exc:
             await self.send_error(exc.code, exc.message, **self.error_context(frame))
+        except Exception:  # a handler's bug must not end the socket, nor its process: logged, answered
+            # The frame type only: a frame may carry what a person wrote (a decline reason).
+            log.exception("websocket frame of type %.40r failed", frame.get("type") if frame else None)
+            await self.send_error("server_error", "The frame could not be handled.", **self.error_context(frame))
 
     def error_context(self, frame: dict | None) -> dict:
         """What an error frame repeats of the frame it answers (e.g. the offer it was about)."""

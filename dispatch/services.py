@@ -183,10 +183,17 @@ def offer_decline(*, offer_id, agent: Agent, reason: str = "") -> Offer:
 
 
 def offer_mark_delivered(*, offer_id, agent: Agent) -> bool:
-    """The browser acknowledged the offer frame. Only delivered offers that expire count as missed."""
-    return bool(
-        Offer.objects.filter(pk=offer_id, agent=agent, delivered_at__isnull=True).update(delivered_at=timezone.now())
+    """The browser acknowledged the offer frame. Only delivered offers that expire count as missed.
+
+    Acknowledging one's own offer again changes nothing (a reconnecting tab acknowledges what it is sent);
+    an offer that is not the agent's, or none at all, is refused as unavailable, not ignored: every frame a
+    socket cannot act on gets an `error` frame (without saying whose the offer is)."""
+    marked = Offer.objects.filter(pk=offer_id, agent=agent, delivered_at__isnull=True).update(
+        delivered_at=timezone.now()
     )
+    if not marked and not Offer.objects.filter(pk=offer_id, agent=agent).exists():
+        raise OfferUnavailable("No such offer for you.")
+    return bool(marked)
 
 
 def offer_expire(*, offer_id) -> bool:

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from core.query import StrictDateField
 from core.rest import StrictSerializer
 
 
@@ -101,10 +102,8 @@ def rate_card_payload(card) -> dict:
 
 class EarningsQuerySerializer(StrictSerializer):
     agent = serializers.UUIDField(required=False)
-    from_ = serializers.DateField(required=False)
-    to = serializers.DateField(required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=10000, default=1000)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    from_ = StrictDateField(required=False)
+    to = StrictDateField(required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,8 +112,6 @@ class EarningsQuerySerializer(StrictSerializer):
 
 class ShiftGuaranteeQuerySerializer(StrictSerializer):
     agent = serializers.UUIDField(required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=200)
-    offset = serializers.IntegerField(min_value=0, default=0)
 
 
 class PayoutBatchCreateSerializer(StrictSerializer):

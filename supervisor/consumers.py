@@ -41,6 +41,12 @@ class SupervisorConsumer(FrameConsumer):
         await self.send_board(force=True)
         self.refresher = asyncio.create_task(self.refresh_forever())
 
+    async def close(self, code=None, reason=None):
+        # Closed by the server (a flood, core.sockets): the board stops now, not when the client answers.
+        if self.refresher is not None:
+            self.refresher.cancel()
+        await super().close(code=code, reason=reason)
+
     async def disconnect(self, code):
         if self.refresher is not None:
             self.refresher.cancel()

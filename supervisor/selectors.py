@@ -437,7 +437,15 @@ def _handle_seconds_by_agent(since: datetime) -> dict:
 
 
 def pool_rows(
-    *, search: str = "", status: str = "", presence: str = "", language: str = "", skill: str = "", now=None
+    *,
+    search: str = "",
+    status: str = "",
+    presence: str = "",
+    language: str = "",
+    skill: str = "",
+    now=None,
+    offset: int = 0,
+    limit: int = POOL_ROWS_LIMIT,
 ) -> list[dict]:
     """The pool with each agent's state, load and the last 30 days' acceptance rate, CSAT, handle time
     and share of all offers. A fixed number of queries however many agents."""
@@ -453,7 +461,9 @@ def pool_rows(
         agents = agents.filter(language_rows__code=language)
     if skill:
         agents = agents.filter(skill_levels__skill__code=skill)
-    agents = list(agents.distinct().annotate(state=agent_state_expression())[:POOL_ROWS_LIMIT])
+    agents = list(
+        agents.distinct().annotate(state=agent_state_expression())[offset : offset + min(limit, POOL_ROWS_LIMIT)]
+    )
     offer_counts = {
         row["agent_id"]: row
         for row in Offer.objects.filter(created_at__gte=since, agent_id__in=[a.pk for a in agents])

@@ -249,3 +249,20 @@ def lock_order():
     from django.test.utils import CaptureQueriesContext
 
     return LockOrder(CaptureQueriesContext(connection))
+
+
+def pytest_report_header(config):
+    from tests.security.fuzz_figures import SEED
+
+    return f"fuzz seed: {SEED} (FUZZ_SEED={SEED} replays this run's fuzzing)"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzzers' figures (seed, frames or cases, answers), so a run's closing note can quote them and a
+    failure can be replayed with the seed."""
+    from tests.security.fuzz_figures import FIGURES
+
+    for name, figures in FIGURES.items():
+        terminalreporter.section(name)
+        for label, value in figures.items():
+            terminalreporter.write_line(f"{label}: {value}")

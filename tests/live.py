@@ -118,6 +118,8 @@ class LiveStack:
                 port,
                 "--ws",
                 "websockets",
+                "--ws-max-size",  # as the Procfile: README "Limits"
+                "1048576",
                 "--no-access-log",
                 "--log-level",
                 "warning",
