@@ -97,7 +97,7 @@ def board_page(request):
 
 @role_required(Role.SUPERVISOR)
 def tickets_page(request):
-    status = request.GET.get("status", "open")
+    status = request.GET.get("status", "")  # the most recent tickets of every status
     search = request.GET.get("search", "").strip()
     return _render(
         request,
@@ -106,7 +106,7 @@ def tickets_page(request):
             "tickets": board.supervisor_tickets(status=status, search=search),
             "status": status,
             "search": search,
-            "statuses": ["open", *TicketStatus.values, ""],
+            "statuses": ["", "open", *TicketStatus.values],
         },
         section="tickets",
     )
