@@ -102,7 +102,7 @@ def test_suspension_reaches_the_agent_and_the_appeal_goes_to_a_second_supervisor
         boss.fill("[data-testid=suspend-reason]", reason)
         boss.get_by_role("button", name="Suspend").click()
         expect(boss.locator("[data-testid=flash]")).to_contain_text("suspended")
-        expect(boss.locator("[data-testid=agent-status]")).to_have_text("suspended")
+        expect(boss.locator("[data-testid=agent-status]")).to_have_text("Suspended")
         screenshot(boss, "agent")
 
         console = new_page(browser, live_stack.base_url)
