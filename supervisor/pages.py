@@ -28,6 +28,7 @@ from dispatch import selectors as dispatch_selectors
 from dispatch.policy import policy_current
 from dispatch.serializers import PolicyUpdateSerializer
 from supervisor import selectors as board
+from supervisor.labels import LABELS
 from tickets.models import Ticket, TicketStatus
 
 FLASH_KEY = "supervisor_flash"
@@ -78,6 +79,16 @@ def _board_strings() -> dict:
         "acknowledging": gettext("Acknowledging…"),
         "acknowledged_by": gettext("Acknowledged by {who} at {time}."),
         "acknowledge_failed": gettext("Could not acknowledge: {reason}"),
+        "no_agents": gettext("No agent matches."),
+        "why_on_offer": gettext("On offer, waiting for the agent's answer."),
+        "why_nobody_online": gettext("Nobody is online."),
+        "why_eligible": gettext("{eligible} of {online} online could take it: the next offer goes out within seconds."),
+        "why_nobody_eligible": gettext("Of {online} online, nobody can take it: {parts}."),
+        "excluded_part": gettext("{count} {label}"),
+        "held_of": gettext("{held} of {capacity}"),
+        "labels": {code: str(text) for code, text in LABELS.items()},
+        "states": {code: str(text) for code, text in board.AGENT_STATE_LABELS.items()},
+        "exclusions": {code: str(text) for code, text in board.EXCLUSION_LABELS.items()},
     }
 
 
@@ -87,7 +98,12 @@ def board_page(request):
     return _render(
         request,
         "supervisor/board.html",
-        {"definitions": board.board_definitions(), "board_strings": _board_strings()},
+        {
+            "definitions": board.board_definitions(),
+            "board_strings": _board_strings(),
+            "skills": Skill.objects.order_by("name"),
+            "languages": sorted(set(Agent.objects.values_list("language_rows__code", flat=True)) - {None}),
+        },
         section="board",
     )
 

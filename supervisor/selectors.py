@@ -19,15 +19,16 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from agents.models import Agent, Shift
+from agents.models import Agent, AgentLanguage, AgentSkill, Shift
 from agents.selectors import agent_list
 from core.audit import audit_actor_name
 from core.models import AuditEntry
 from dispatch.alerts import alerts_for_board
+from dispatch.escalation import escalation_stages
 from dispatch.models import Offer, OfferStatus
 from dispatch.policy import policy_current
 from dispatch.reasons import why_text
-from dispatch.selectors import EXCLUSION_REASONS
+from dispatch.selectors import EXCLUSION_REASONS, exclusion_counts, skill_requirements
 from dispatch.surge import surge_current
 from supervisor.labels import NO_SKILL, human_label
 from supervisor.staffing import coverage_plan, hour_start
@@ -269,6 +270,115 @@ def board_definitions() -> dict:
     return _resolved(BOARD_DEFINITIONS)
 
 
+BOARD_AGENTS_LIMIT = 200
+BOARD_WAITING_LIMIT = 10
+# The board's list shows the agents who can work now first, the offline last.
+_STATE_ORDER = {name: position for position, name in enumerate(ACTIVE_STATES)}
+
+
+def board_agents(*, now: datetime) -> list[dict]:
+    """Active agents (online first), each with their state, presence and since when, tickets held out of
+    their capacity, languages, skills and the offers made to them today (UTC). Four queries however
+    many agents; at most BOARD_AGENTS_LIMIT rows."""
+    agents = list(
+        Agent.objects.filter(status=Agent.Status.ACTIVE)
+        .annotate(state=agent_state_expression())
+        .order_by(
+            Case(*[When(state=name, then=Value(position)) for name, position in _STATE_ORDER.items()]),
+            "display_name",
+        )
+        .values(
+            "pk",
+            "display_name",
+            "state",
+            "presence",
+            "presence_changed_at",
+            "active_tickets",
+            "max_concurrent",
+        )[:BOARD_AGENTS_LIMIT]
+    )
+    ids = [agent["pk"] for agent in agents]
+    languages = defaultdict(list)
+    for agent_id, code in (
+        AgentLanguage.objects.filter(agent_id__in=ids).order_by("code").values_list("agent_id", "code")
+    ):
+        languages[agent_id].append(code)
+    skills = defaultdict(dict)
+    for agent_id, code, level in AgentSkill.objects.filter(agent_id__in=ids).values_list(
+        "agent_id", "skill__code", "level"
+    ):
+        skills[agent_id][code] = level
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    offers_today = dict(
+        Offer.objects.filter(agent_id__in=ids, created_at__gte=midnight)
+        .values("agent_id")
+        .annotate(n=Count("pk"))
+        .values_list("agent_id", "n")
+    )
+    return [
+        {
+            "id": str(agent["pk"]),
+            "name": agent["display_name"],
+            "state": agent["state"],
+            "presence": agent["presence"],
+            "in_state_since": agent["presence_changed_at"].isoformat() if agent["presence_changed_at"] else None,
+            "tickets_held": agent["active_tickets"],
+            "capacity": agent["max_concurrent"],
+            "languages": languages.get(agent["pk"], []),
+            "skills": skills.get(agent["pk"], {}),
+            "offers_today": offers_today.get(agent["pk"], 0),
+        }
+        for agent in agents
+    ]
+
+
+def _why_still_waiting(ticket: Ticket, stages, now: datetime) -> dict:
+    """Why nobody has taken `ticket` yet, from the same pool counts a decision records, as data (the page
+    words it in the reader's language): the online pool, the eligible and each exclusion, which add up."""
+    if ticket.status == TicketStatus.OFFERED:
+        return {"kind": "on_offer"}
+    waited = (now - ticket.queued_at).total_seconds()
+    reached = [s for s in stages if s.after_seconds <= waited]
+    stage = reached[-1] if reached else stages[0]  # a board computed for a moment before the ticket arrived
+    requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation)
+    counts = exclusion_counts(ticket=ticket, requirements=requirements)
+    if counts["online_pool"] == 0:
+        kind = "nobody_online"
+    elif counts["eligible"]:
+        kind = "eligible"
+    else:
+        kind = "nobody_eligible"
+    return {
+        "kind": kind,
+        "online": counts["online_pool"],
+        "eligible": counts["eligible"],
+        "excluded": {code: counts[code] for code in EXCLUSION_REASONS if counts.get(code)},
+    }
+
+
+def board_waiting_tickets(*, now: datetime, policy) -> list[dict]:
+    """The tickets waiting longest (at most BOARD_WAITING_LIMIT), each with its wait and why nobody has
+    taken it yet."""
+    tickets = list(Ticket.objects.filter(status__in=WAITING).order_by("queued_at")[:BOARD_WAITING_LIMIT])
+    skills_of = defaultdict(list)
+    for ticket_id, code in TicketSkill.objects.filter(ticket__in=tickets).values_list("ticket_id", "skill__code"):
+        skills_of[ticket_id].append(code)
+    stages = escalation_stages(policy)
+    return [
+        {
+            "id": str(ticket.pk),
+            "external_id": ticket.external_id,
+            "status": ticket.status,
+            "language": ticket.language,
+            "skills": sorted(skills_of.get(ticket.pk, [])),
+            "priority": ticket.priority,
+            "queued_at": ticket.queued_at.isoformat(),
+            "why_waiting": _why_still_waiting(ticket, stages, now),
+        }
+        for ticket in tickets
+    ]
+
+
 def board_snapshot(*, now: datetime | None = None) -> dict:
     """The live board's numbers (GET /api/v1/dashboard/ and the `board` frame of /ws/supervisor/), with
     the definition of each figure under "definitions"."""
@@ -284,6 +394,8 @@ def board_snapshot(*, now: datetime | None = None) -> dict:
         "surge": f"{surge_current():.2f}",
         **alerts_for_board(now=now),
         "policy_version": policy.version,
+        "agents_list": board_agents(now=now),
+        "waiting_list": board_waiting_tickets(now=now, policy=policy),
         "definitions": board_definitions(),
     }
 

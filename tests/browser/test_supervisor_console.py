@@ -79,3 +79,45 @@ def test_the_decision_record_is_a_table_whose_counts_add_up_told_in_the_third_pe
     expect(details).to_contain_text("Customer asked for a person")
     assert "customer_request" not in page.locator("main").inner_text()
     console.screenshot("supervisor-decision-record")
+
+
+def test_the_board_lists_agents_live_and_says_why_a_ticket_waits(live_stack, open_console):
+    supervisor = UserFactory(role="supervisor")
+    _, token = integration_with_token()
+    mia = AgentFactory(languages=["de"], skills={"payments": 3}, display_name="Mia M.")
+    AgentFactory(languages=["sv"], skills={"returns": 2}, display_name="Sven S.")
+
+    console = open_console("desktop")
+    page = _sign_in(console, supervisor.username)
+    expect(page.locator("[data-testid=board-connection]")).to_have_attribute("data-state", "live")
+    agents = page.locator("[data-testid=board-agent-list]")
+    mia_row = agents.locator(f"tr[data-agent='{mia.pk}']")
+    expect(mia_row.locator("[data-testid=agent-state]")).to_have_text("Offline")
+    expect(agents.locator("tbody tr")).to_have_count(2)
+    # Filtered by language, then by skill, in the page.
+    page.select_option("#ag-language", "sv")
+    expect(agents.locator("tbody tr[data-agent]")).to_have_count(1)
+    expect(agents).to_contain_text("Sven S.")
+    page.select_option("#ag-language", "")
+    page.select_option("#ag-skill", "payments")
+    expect(agents.locator("tbody tr[data-agent]")).to_have_count(1)
+    expect(agents).to_contain_text("Mia M.")
+    page.select_option("#ag-skill", "")
+
+    socket = AgentSocket(live_stack.ws_url(), mia)
+    try:
+        # Mia goes online: her row changes by itself, without a reload.
+        expect(mia_row.locator("[data-testid=agent-state]")).to_have_text("Free")
+        expect(mia_row).to_contain_text("0 of 1")
+        # A Swedish ticket about payments: nobody online can take it, and the board says why.
+        ticket = escalate(live_stack.base_url, token, language="sv", skills=["payments"])
+        waiting = page.locator(f"[data-testid=board-waiting-list] tr[data-ticket='{ticket['id']}']")
+        expect(waiting.locator("[data-testid=why-waiting]")).to_contain_text(
+            "Of 1 online, nobody can take it: 1 do not speak the customer's language"
+        )
+        expect(waiting).to_contain_text("Swedish")
+        console.screenshot("supervisor-board-agents")
+        waiting.locator("a").click()
+        page.wait_for_url(re.compile(f".*/supervisor/tickets/{ticket['id']}/$"))
+    finally:
+        socket.close()
