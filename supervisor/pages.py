@@ -592,7 +592,8 @@ def policy_page(request):
             "weights": weights,
             "steps": _steps_rows(request.POST if request.method == "POST" else None, current.escalation_steps),
             "step_actions": STEP_ACTIONS,
-            "errors": _flatten_errors(errors),
+            "errors": _flatten_errors(errors, labels=_policy_labels()),
+            "policy_labels": _policy_labels(),
             "history": board.policy_history(),
         },
         section="policy",
@@ -628,7 +629,15 @@ def _steps_rows(post, steps: list[dict]) -> list[dict]:
     return rows + [{"after_seconds": "", "action": "relax_skill_level", "value": ""}] * BLANK_STEP_ROWS
 
 
-def _flatten_errors(errors) -> list[str]:
+def _policy_labels() -> dict:
+    """Each policy field's plain name, for errors and the version history."""
+    labels = {name: str(label) for name, label, _help in POLICY_NUMBERS}
+    labels["escalation_steps"] = gettext("Escalation steps")
+    labels["ranking_weights"] = gettext("Ranking weights")
+    return labels
+
+
+def _flatten_errors(errors, *, labels=None) -> list[str]:
     if not errors:
         return []
     flat = []
@@ -637,6 +646,6 @@ def _flatten_errors(errors) -> list[str]:
             problems = [f"{k}: {v}" for k, v in problems.items()]
         if not isinstance(problems, list | tuple):
             problems = [problems]
-        label = "" if field == "__all__" else f"{field}: "
+        label = "" if field == "__all__" else f"{(labels or {}).get(field, field)}: "
         flat += [f"{label}{problem}" for problem in problems]
     return flat

@@ -223,20 +223,20 @@ def test_quality_and_policy_pages(live_stack, chromium):
         page = new_page(browser, live_stack.base_url)
         sign_in(page, supervisor.username, "/supervisor/")
         page.goto(live_stack.base_url + "/supervisor/quality/")
-        expect(page.locator("[data-testid=quality-reasons]")).to_contain_text("bot_low_confidence")
+        expect(page.locator("[data-testid=quality-reasons]")).to_contain_text("Bot unsure")
         screenshot(page, "quality")
 
         page.goto(live_stack.base_url + "/supervisor/policy/")
         page.fill("#p-offer_timeout_seconds", "1")
         page.get_by_role("button", name="Save as a new version").click()
-        expect(page.locator("[data-testid=policy-errors]")).to_contain_text("offer_timeout_seconds")
+        expect(page.locator("[data-testid=policy-errors]")).to_contain_text("Time to answer an offer")
         page.fill("#p-offer_timeout_seconds", "25")
         page.fill("#p-reason", "Evening peak: agents answer quickly")
         page.get_by_role("button", name="Save as a new version").click()
         expect(page.locator("[data-testid=flash]")).to_contain_text("is in force")
         history = page.locator("[data-testid=policy-history]")
         expect(history).to_contain_text(supervisor.username)
-        expect(history).to_contain_text("offer_timeout_seconds")
+        expect(history).to_contain_text("Time to answer an offer (seconds)")
         screenshot(page, "policy")
         assert not page.errors, page.errors
 
