@@ -332,16 +332,23 @@ def board_agents(*, now: datetime) -> list[dict]:
     ]
 
 
-def _why_still_waiting(ticket: Ticket, stages, now: datetime) -> dict:
+def _why_still_waiting(ticket: Ticket, *, stages, rows, now: datetime, shared: dict) -> dict:
     """Why nobody has taken `ticket` yet, from the same pool counts a decision records, as data (the page
-    words it in the reader's language): the online pool, the eligible and each exclusion, which add up."""
+    words it in the reader's language): the online pool, the eligible and each exclusion, which add up.
+    Tickets asking for the same language and skills at the same stage share one count (`shared`)."""
     if ticket.status == TicketStatus.OFFERED:
         return {"kind": "on_offer"}
     waited = (now - ticket.queued_at).total_seconds()
     reached = [s for s in stages if s.after_seconds <= waited]
     stage = reached[-1] if reached else stages[0]  # a board computed for a moment before the ticket arrived
-    requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation)
-    counts = exclusion_counts(ticket=ticket, requirements=requirements)
+    requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation, rows=rows)
+    key = (ticket.language, tuple(requirements))
+    if ticket.first_offered_at is not None or key not in shared:  # refusals are the ticket's own
+        counts = exclusion_counts(ticket=ticket, requirements=requirements)
+        if ticket.first_offered_at is None:
+            shared[key] = counts
+    else:
+        counts = shared[key]
     if counts["online_pool"] == 0:
         kind = "nobody_online"
     elif counts["eligible"]:
@@ -358,22 +365,26 @@ def _why_still_waiting(ticket: Ticket, stages, now: datetime) -> dict:
 
 def board_waiting_tickets(*, now: datetime, policy) -> list[dict]:
     """The tickets waiting longest (at most BOARD_WAITING_LIMIT), each with its wait and why nobody has
-    taken it yet."""
+    taken it yet. Two queries, plus one pool count per distinct (language, skills) asked and one per
+    ticket that was offered and refused before."""
     tickets = list(Ticket.objects.filter(status__in=WAITING).order_by("queued_at")[:BOARD_WAITING_LIMIT])
-    skills_of = defaultdict(list)
-    for ticket_id, code in TicketSkill.objects.filter(ticket__in=tickets).values_list("ticket_id", "skill__code"):
-        skills_of[ticket_id].append(code)
+    rows_of = defaultdict(list)
+    for row in TicketSkill.objects.filter(ticket__in=tickets).select_related("skill").order_by("skill__code"):
+        rows_of[row.ticket_id].append(row)
     stages = escalation_stages(policy)
+    shared: dict = {}
     return [
         {
             "id": str(ticket.pk),
             "external_id": ticket.external_id,
             "status": ticket.status,
             "language": ticket.language,
-            "skills": sorted(skills_of.get(ticket.pk, [])),
+            "skills": [row.skill.code for row in rows_of.get(ticket.pk, [])],
             "priority": ticket.priority,
             "queued_at": ticket.queued_at.isoformat(),
-            "why_waiting": _why_still_waiting(ticket, stages, now),
+            "why_waiting": _why_still_waiting(
+                ticket, stages=stages, rows=rows_of.get(ticket.pk, []), now=now, shared=shared
+            ),
         }
         for ticket in tickets
     ]
