@@ -71,6 +71,11 @@ LABELS = {
     "agent.payout_details_changed": _("Payout details changed"),
     "agent.pseudonymised": _("Pseudonymised"),
     "skill.certified": _("Skill level set"),
+    # ranking components (policy weights)
+    "skill_fit": _("Skill fit"),
+    "quality": _("Quality"),
+    "fairness": _("Fairness"),
+    "shift": _("On a booked shift"),
     # languages
     "de": _("German"),
     "en": _("English"),
