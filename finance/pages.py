@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from actions.rules import rate_card_change
-from agents.models import Agent, Role
+from agents.models import Role
 from agents.permissions import role_required
 from core.errors import DomainError
 from finance.forms import AdjustmentForm, BatchCreateForm, RateCardForm
@@ -76,25 +76,14 @@ def adjustments(request):
     form = AdjustmentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        agent = Agent.objects.filter(pk=data.pop("agent")).first()
-        ticket_id = data.pop("ticket")
-        ticket = None
-        if ticket_id:
-            from tickets.models import Ticket
-
-            ticket = Ticket.objects.filter(pk=ticket_id).first()
-        if agent is None:
-            form.add_error("agent", "No such agent.")
-        elif ticket_id and ticket is None:
-            form.add_error("ticket", "No such ticket.")
+        agent, ticket = data.pop("agent"), data.pop("ticket")
+        try:
+            line = services.pay_adjustment_create(actor=request.user, agent=agent, ticket=ticket, **data)
+        except DomainError as error:
+            _refused(request, error)
         else:
-            try:
-                line = services.pay_adjustment_create(actor=request.user, agent=agent, ticket=ticket, **data)
-            except DomainError as error:
-                _refused(request, error)
-            else:
-                messages.success(request, f"Adjustment written: {line.amount} {line.currency}.")
-                return redirect("payouts-adjustments")
+            messages.success(request, f"Adjustment written: {line.amount} {line.currency}.")
+            return redirect("payouts-adjustments")
     recent = selectors.pay_line_list().filter(kind=PayLineKind.ADJUSTMENT).select_related("agent")[:100]
     return render(request, "finance/adjustments.html", {"form": form, "lines": recent})
 

@@ -9,25 +9,36 @@ GET). A refused action shows its reason at the top of the page and changes nothi
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from actions import supervision
 from actions.people import agent_pseudonymisation_blockers, agent_pseudonymise
 from actions.rules import policy_change
 from agents import shifts
-from agents.models import MAX_CONCURRENT_MAX, MAX_CONCURRENT_MIN, Agent, Role, Skill, SuspensionAppeal
+from agents.models import (
+    MAX_CONCURRENT_MAX,
+    MAX_CONCURRENT_MIN,
+    Agent,
+    AgentLanguage,
+    Role,
+    Skill,
+    SuspensionAppeal,
+)
 from agents.permissions import role_required
-from agents.services import agent_reinstate, agent_suspend, agent_update
+from agents.services import agent_create, agent_reinstate, agent_suspend, agent_update
 from core.audit import audit_actor_name
-from core.errors import DomainError
+from core.errors import DomainError, InvalidInput
 from core.models import AuditEntry
 from dispatch import selectors as dispatch_selectors
 from dispatch.policy import policy_current
 from dispatch.serializers import PolicyUpdateSerializer
 from supervisor import selectors as board
+from supervisor.labels import LABELS
 from tickets.models import Ticket, TicketStatus
 
 FLASH_KEY = "supervisor_flash"
@@ -78,6 +89,16 @@ def _board_strings() -> dict:
         "acknowledging": gettext("Acknowledging…"),
         "acknowledged_by": gettext("Acknowledged by {who} at {time}."),
         "acknowledge_failed": gettext("Could not acknowledge: {reason}"),
+        "no_agents": gettext("No agent matches."),
+        "why_on_offer": gettext("On offer, waiting for the agent's answer."),
+        "why_nobody_online": gettext("Nobody is online."),
+        "why_eligible": gettext("{eligible} of {online} online could take it: the next offer goes out within seconds."),
+        "why_nobody_eligible": gettext("Of {online} online, nobody can take it: {parts}."),
+        "excluded_part": gettext("{count} {label}"),
+        "held_of": gettext("{held} of {capacity}"),
+        "labels": {code: str(text) for code, text in LABELS.items()},
+        "states": {code: str(text) for code, text in board.AGENT_STATE_LABELS.items()},
+        "exclusions": {code: str(text) for code, text in board.EXCLUSION_LABELS.items()},
     }
 
 
@@ -87,7 +108,12 @@ def board_page(request):
     return _render(
         request,
         "supervisor/board.html",
-        {"definitions": board.board_definitions(), "board_strings": _board_strings()},
+        {
+            "definitions": board.board_definitions(),
+            "board_strings": _board_strings(),
+            "skills": Skill.objects.order_by("name"),
+            "languages": sorted(set(Agent.objects.values_list("language_rows__code", flat=True)) - {None}),
+        },
         section="board",
     )
 
@@ -97,7 +123,7 @@ def board_page(request):
 
 @role_required(Role.SUPERVISOR)
 def tickets_page(request):
-    status = request.GET.get("status", "open")
+    status = request.GET.get("status", "")  # the most recent tickets of every status
     search = request.GET.get("search", "").strip()
     return _render(
         request,
@@ -106,7 +132,7 @@ def tickets_page(request):
             "tickets": board.supervisor_tickets(status=status, search=search),
             "status": status,
             "search": search,
-            "statuses": ["open", *TicketStatus.values, ""],
+            "statuses": ["", "open", *TicketStatus.values],
         },
         section="tickets",
     )
@@ -161,8 +187,60 @@ def ticket_page(request, ticket_id):
 # ---------------------------------------------------------------- the pool
 
 
+def _language_choices() -> list[str]:
+    """The languages an agent can be given: the site's and any an agent already speaks."""
+    known = {code for code, _name in settings.LANGUAGES}
+    return sorted(known | (set(AgentLanguage.objects.values_list("code", flat=True).distinct())))
+
+
+def _chosen_languages(post) -> list[str]:
+    languages = sorted({code.strip().lower() for code in post.getlist("languages") if code.strip()})
+    if not languages:
+        raise DomainError(
+            "invalid", gettext("Choose at least one language the agent speaks."), fields={"languages": []}
+        )
+    return languages
+
+
+def _agent_add(request):
+    """A new agent from the pool page: who they are, a first password to give them, languages, one skill."""
+    post = request.POST
+    username = post.get("username", "").strip()
+    display_name = post.get("display_name", "").strip()
+    password = post.get("password", "")
+    problems = {}
+    if not username:
+        problems["username"] = [gettext("A username is required.")]
+    if not display_name:
+        problems["display_name"] = [gettext("A name is required.")]
+    if len(password) < 8:
+        problems["password"] = [gettext("The first password needs at least 8 characters.")]
+    if problems:
+        raise InvalidInput(problems, gettext("The agent was not added."))
+    skill, level = post.get("skill", ""), post.get("level", "")
+    return agent_create(
+        username=username,
+        password=password,
+        display_name=display_name,
+        languages=_chosen_languages(post),
+        skills={skill: int(level)} if skill and level.isdigit() else {},
+        actor=request.user,
+    )
+
+
 @role_required(Role.SUPERVISOR)
+@require_http_methods(["GET", "POST"])
 def pool_page(request):
+    if request.method == "POST":
+        created = []
+        if _attempt(
+            request,
+            lambda: created.append(_agent_add(request)),
+            success=gettext("%(name)s is added and can sign in with the password you chose.")
+            % {"name": request.POST.get("display_name", "").strip()},
+        ):
+            return redirect("supervisor-agent", agent_id=created[0].pk)
+        return redirect("supervisor-pool")
     filters = {k: request.GET.get(k, "").strip() for k in ("search", "status", "presence", "language", "skill")}
     rows = board.pool_rows(**filters)
     return _render(
@@ -178,6 +256,7 @@ def pool_page(request):
             "presences": Agent.Presence.values,
             "languages": sorted(set(Agent.objects.values_list("language_rows__code", flat=True)) - {None}),
             "stats_days": board.POOL_STATS_DAYS,
+            "language_choices": _language_choices(),
         },
         section="pool",
     )
@@ -219,6 +298,12 @@ def agent_page(request, agent_id):
                     level=int(level) if level.isdigit() else None,
                 ),
                 success="Skill levels updated.",
+            )
+        elif action == "languages":
+            _attempt(
+                request,
+                lambda: agent_update(agent=agent, actor=request.user, languages=_chosen_languages(request.POST)),
+                success=gettext("Languages updated."),
             )
         elif action == "capacity":
             value = request.POST.get("max_concurrent", "")
@@ -262,6 +347,8 @@ def agent_page(request, agent_id):
             ],
             "appeals": agent.appeals.select_related("suspended_by", "decided_by").order_by("-submitted_at")[:10],
             "pseudonymise_blockers": [] if agent.pseudonymised_at else agent_pseudonymisation_blockers(agent=agent),
+            "language_choices": _language_choices(),
+            "agent_languages": set(agent.language_rows.values_list("code", flat=True)),
         },
         section="pool",
     )
@@ -387,41 +474,81 @@ def quality_page(request):
 # ---------------------------------------------------------------- the dispatch policy
 
 POLICY_NUMBERS = (
-    ("offer_timeout_seconds", "Offer timeout (s)", "How long an agent has to accept; 3 to 300."),
-    ("offer_fanout", "Fan-out", "Agents offered a ticket at once."),
-    ("sla_target_seconds", "SLA target (s)", "Assigned within this many seconds…"),
-    ("sla_target_ratio", "SLA target ratio", "…for this share of tickets (0.80 = 80%)."),
-    ("surge_min", "Surge minimum", "Lowest pay multiplier."),
-    ("surge_max", "Surge maximum", "Highest pay multiplier."),
-    ("presence_grace_seconds", "Presence grace (s)", "Without a socket this long, an agent goes offline."),
-    ("requeue_after_seconds", "Requeue after (s)", "An absent agent's tickets go back to the queue."),
-    ("max_missed_offers_in_row", "Missed offers before away", "0 switches this off."),
-    ("default_skill_level", "Default skill level", "Level a ticket's skills need by default."),
+    (
+        "offer_timeout_seconds",
+        _("Time to answer an offer (seconds)"),
+        _("How long an agent has to accept before the offer expires; 3 to 300."),
+    ),
+    ("offer_fanout", _("Agents offered a ticket at once"), _("1 offers each ticket to one agent at a time.")),
+    ("sla_target_seconds", _("Target wait (seconds)"), _("A ticket should be assigned within this many seconds…")),
+    ("sla_target_ratio", _("Share of tickets within the target"), _("…for this share of tickets (0.80 = 80%).")),
+    ("surge_min", _("Lowest pay multiplier (surge)"), _("Pay is never multiplied by less; 1.00 = no surge.")),
+    ("surge_max", _("Highest pay multiplier (surge)"), _("The most a long queue can raise pay by.")),
+    (
+        "presence_grace_seconds",
+        _("Reconnection grace (seconds)"),
+        _("An agent whose console lost its connection this long goes offline."),
+    ),
+    (
+        "requeue_after_seconds",
+        _("Give tickets back after (seconds)"),
+        _("The tickets of an agent gone this long go back to the queue."),
+    ),
+    (
+        "max_missed_offers_in_row",
+        _("Missed offers before set away"),
+        _("After this many unanswered offers in a row the agent is set away; 0 switches this off."),
+    ),
+    (
+        "default_skill_level",
+        _("Skill level asked by default"),
+        _("The level a ticket's skills need when the bot does not say."),
+    ),
 )
 WEIGHTS = ("skill_fit", "quality", "fairness", "shift")
 
 
 def _policy_changes(post, current) -> dict:
     """The submitted values that differ from the policy in force, still as text (the serializer parses)."""
-    import json
-
     changes: dict = {}
-    for name, _, _ in POLICY_NUMBERS:
+    for name, _label, _help in POLICY_NUMBERS:
         value = post.get(name, "").strip()
         if value != "" and value != str(getattr(current, name)):
             changes[name] = value
     weights = {name: post.get(f"weight_{name}", "").strip() for name in WEIGHTS}
     if any(weights.values()) and any(str(current.ranking_weights.get(k)) != v for k, v in weights.items()):
         changes["ranking_weights"] = weights
-    steps_text = post.get("escalation_steps", "").strip()
-    if steps_text:
-        try:
-            steps = json.loads(steps_text)
-        except ValueError:
-            steps = steps_text  # the serializer refuses it with a reason
-        if steps != current.escalation_steps:
+    if "step_after_seconds" in post:
+        steps = _steps_from_rows(post)
+        if _steps_key(steps) != _steps_key(current.escalation_steps):
             changes["escalation_steps"] = steps
     return changes
+
+
+def _number_or_text(value: str):
+    """A whole number as an int; anything else as typed, for the serializer to refuse with a reason."""
+    value = value.strip()
+    return int(value) if value.lstrip("-").isdigit() else (value or None)
+
+
+def _steps_from_rows(post) -> list[dict]:
+    """The escalation steps edited as rows (wait, action, value); a row left empty is no step."""
+    rows = zip(
+        post.getlist("step_after_seconds"), post.getlist("step_action"), post.getlist("step_value"), strict=False
+    )
+    steps = []
+    for after, action, value in rows:
+        if not after.strip() and not value.strip():
+            continue
+        step = {"after_seconds": _number_or_text(after), "action": action}
+        if action != "alert_supervisors":
+            step["value"] = _number_or_text(value)
+        steps.append(step)
+    return steps
+
+
+def _steps_key(steps) -> list:
+    return sorted((str(step.get("after_seconds")), step.get("action"), str(step.get("value"))) for step in steps or [])
 
 
 @role_required(Role.SUPERVISOR)
@@ -463,23 +590,54 @@ def policy_page(request):
             "policy": current,
             "fields": fields,
             "weights": weights,
-            "steps_text": request.POST.get("escalation_steps") or _steps_text(current.escalation_steps),
-            "errors": _flatten_errors(errors),
+            "steps": _steps_rows(request.POST if request.method == "POST" else None, current.escalation_steps),
+            "step_actions": STEP_ACTIONS,
+            "errors": _flatten_errors(errors, labels=_policy_labels()),
+            "policy_labels": _policy_labels(),
             "history": board.policy_history(),
         },
         section="policy",
     )
 
 
-def _steps_text(steps: list[dict]) -> str:
-    """One step per line, keys in reading order (PostgreSQL's jsonb does not keep them)."""
-    import json
+STEP_ACTIONS = (
+    ("relax_skill_level", _("Lower the skill level asked by")),
+    ("widen_fanout", _("Offer to this many agents at once")),
+    ("alert_supervisors", _("Alert the supervisors")),
+)
+BLANK_STEP_ROWS = 2
 
-    lines = [json.dumps({key: step.get(key) for key in ("after_seconds", "action", "value")}) for step in steps]
-    return "[\n  " + ",\n  ".join(lines) + "\n]"
+
+def _steps_rows(post, steps: list[dict]) -> list[dict]:
+    """The rows of the steps editor: what was submitted (to show it again with its errors) or the steps in
+    force in time order, plus empty rows to add a step."""
+    if post is not None:
+        rows = [
+            {"after_seconds": a, "action": b, "value": c}
+            for a, b, c in zip(
+                post.getlist("step_after_seconds"),
+                post.getlist("step_action"),
+                post.getlist("step_value"),
+                strict=False,
+            )
+        ]
+    else:
+        rows = [
+            {"after_seconds": step.get("after_seconds"), "action": step.get("action"), "value": step.get("value")}
+            for step in sorted(steps, key=lambda step: step.get("after_seconds") or 0)
+        ]
+    return rows + [{"after_seconds": "", "action": "relax_skill_level", "value": ""}] * BLANK_STEP_ROWS
 
 
-def _flatten_errors(errors) -> list[str]:
+def _policy_labels() -> dict:
+    """Each policy field's plain name, for errors and the version history."""
+    labels = {name: str(label) for name, label, _help in POLICY_NUMBERS}
+    labels["escalation_steps"] = gettext("Escalation steps")
+    labels["ranking_weights"] = gettext("Ranking weights")
+    return labels
+
+
+def _flatten_errors(errors, *, labels=None) -> list[str]:
     if not errors:
         return []
     flat = []
@@ -488,6 +646,6 @@ def _flatten_errors(errors) -> list[str]:
             problems = [f"{k}: {v}" for k, v in problems.items()]
         if not isinstance(problems, list | tuple):
             problems = [problems]
-        label = "" if field == "__all__" else f"{field}: "
+        label = "" if field == "__all__" else f"{(labels or {}).get(field, field)}: "
         flat += [f"{label}{problem}" for problem in problems]
     return flat

@@ -16,24 +16,28 @@ from datetime import UTC, datetime, timedelta
 from django.core.cache import cache
 from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from agents.models import Agent, Shift
+from agents.models import Agent, AgentLanguage, AgentSkill, Shift
 from agents.selectors import agent_list
 from core.audit import audit_actor_name
 from core.models import AuditEntry
 from dispatch.alerts import alerts_for_board
+from dispatch.escalation import escalation_stages
 from dispatch.models import Offer, OfferStatus
 from dispatch.policy import policy_current
+from dispatch.reasons import why_text
+from dispatch.selectors import EXCLUSION_REASONS, exclusion_counts, skill_requirements
 from dispatch.surge import surge_current
+from supervisor.labels import NO_SKILL, human_label
 from supervisor.staffing import coverage_plan, hour_start
-from tickets.models import Message, Ticket, TicketSkill, TicketStatus, WebhookDelivery
+from tickets.models import Message, Ticket, TicketSkill, TicketStatus, WebhookDelivery, WebhookDeliveryStatus
 
 HOUR = timedelta(hours=1)
 WAITING = (TicketStatus.QUEUED, TicketStatus.OFFERED)
 BOARD_CACHE_KEY = "dispatch:supervisor-board"
 BOARD_CACHE_SECONDS = 1
-NO_SKILL = "(none)"
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -266,6 +270,126 @@ def board_definitions() -> dict:
     return _resolved(BOARD_DEFINITIONS)
 
 
+BOARD_AGENTS_LIMIT = 200
+BOARD_WAITING_LIMIT = 10
+# The board's list shows the agents who can work now first, the offline last.
+_STATE_ORDER = {name: position for position, name in enumerate(ACTIVE_STATES)}
+
+
+def board_agents(*, now: datetime) -> list[dict]:
+    """Active agents (online first), each with their state, presence and since when, tickets held out of
+    their capacity, languages, skills and the offers made to them today (UTC). Four queries however
+    many agents; at most BOARD_AGENTS_LIMIT rows."""
+    agents = list(
+        Agent.objects.filter(status=Agent.Status.ACTIVE)
+        .annotate(state=agent_state_expression())
+        .order_by(
+            Case(*[When(state=name, then=Value(position)) for name, position in _STATE_ORDER.items()]),
+            "display_name",
+        )
+        .values(
+            "pk",
+            "display_name",
+            "state",
+            "presence",
+            "presence_changed_at",
+            "active_tickets",
+            "max_concurrent",
+        )[:BOARD_AGENTS_LIMIT]
+    )
+    ids = [agent["pk"] for agent in agents]
+    languages = defaultdict(list)
+    for agent_id, code in (
+        AgentLanguage.objects.filter(agent_id__in=ids).order_by("code").values_list("agent_id", "code")
+    ):
+        languages[agent_id].append(code)
+    skills = defaultdict(dict)
+    for agent_id, code, level in AgentSkill.objects.filter(agent_id__in=ids).values_list(
+        "agent_id", "skill__code", "level"
+    ):
+        skills[agent_id][code] = level
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    offers_today = dict(
+        Offer.objects.filter(agent_id__in=ids, created_at__gte=midnight)
+        .values("agent_id")
+        .annotate(n=Count("pk"))
+        .values_list("agent_id", "n")
+    )
+    return [
+        {
+            "id": str(agent["pk"]),
+            "name": agent["display_name"],
+            "state": agent["state"],
+            "presence": agent["presence"],
+            "in_state_since": agent["presence_changed_at"].isoformat() if agent["presence_changed_at"] else None,
+            "tickets_held": agent["active_tickets"],
+            "capacity": agent["max_concurrent"],
+            "languages": languages.get(agent["pk"], []),
+            "skills": skills.get(agent["pk"], {}),
+            "offers_today": offers_today.get(agent["pk"], 0),
+        }
+        for agent in agents
+    ]
+
+
+def _why_still_waiting(ticket: Ticket, *, stages, rows, now: datetime, shared: dict) -> dict:
+    """Why nobody has taken `ticket` yet, from the same pool counts a decision records, as data (the page
+    words it in the reader's language): the online pool, the eligible and each exclusion, which add up.
+    Tickets asking for the same language and skills at the same stage share one count (`shared`)."""
+    if ticket.status == TicketStatus.OFFERED:
+        return {"kind": "on_offer"}
+    waited = (now - ticket.queued_at).total_seconds()
+    reached = [s for s in stages if s.after_seconds <= waited]
+    stage = reached[-1] if reached else stages[0]  # a board computed for a moment before the ticket arrived
+    requirements = skill_requirements(ticket=ticket, skill_relaxation=stage.skill_relaxation, rows=rows)
+    key = (ticket.language, tuple(requirements))
+    if ticket.first_offered_at is not None or key not in shared:  # refusals are the ticket's own
+        counts = exclusion_counts(ticket=ticket, requirements=requirements)
+        if ticket.first_offered_at is None:
+            shared[key] = counts
+    else:
+        counts = shared[key]
+    if counts["online_pool"] == 0:
+        kind = "nobody_online"
+    elif counts["eligible"]:
+        kind = "eligible"
+    else:
+        kind = "nobody_eligible"
+    return {
+        "kind": kind,
+        "online": counts["online_pool"],
+        "eligible": counts["eligible"],
+        "excluded": {code: counts[code] for code in EXCLUSION_REASONS if counts.get(code)},
+    }
+
+
+def board_waiting_tickets(*, now: datetime, policy) -> list[dict]:
+    """The tickets waiting longest (at most BOARD_WAITING_LIMIT), each with its wait and why nobody has
+    taken it yet. Two queries, plus one pool count per distinct (language, skills) asked and one per
+    ticket that was offered and refused before."""
+    tickets = list(Ticket.objects.filter(status__in=WAITING).order_by("queued_at")[:BOARD_WAITING_LIMIT])
+    rows_of = defaultdict(list)
+    for row in TicketSkill.objects.filter(ticket__in=tickets).select_related("skill").order_by("skill__code"):
+        rows_of[row.ticket_id].append(row)
+    stages = escalation_stages(policy)
+    shared: dict = {}
+    return [
+        {
+            "id": str(ticket.pk),
+            "external_id": ticket.external_id,
+            "status": ticket.status,
+            "language": ticket.language,
+            "skills": [row.skill.code for row in rows_of.get(ticket.pk, [])],
+            "priority": ticket.priority,
+            "queued_at": ticket.queued_at.isoformat(),
+            "why_waiting": _why_still_waiting(
+                ticket, stages=stages, rows=rows_of.get(ticket.pk, []), now=now, shared=shared
+            ),
+        }
+        for ticket in tickets
+    ]
+
+
 def board_snapshot(*, now: datetime | None = None) -> dict:
     """The live board's numbers (GET /api/v1/dashboard/ and the `board` frame of /ws/supervisor/), with
     the definition of each figure under "definitions"."""
@@ -281,6 +405,8 @@ def board_snapshot(*, now: datetime | None = None) -> dict:
         "surge": f"{surge_current():.2f}",
         **alerts_for_board(now=now),
         "policy_version": policy.version,
+        "agents_list": board_agents(now=now),
+        "waiting_list": board_waiting_tickets(now=now, policy=policy),
         "definitions": board_definitions(),
     }
 
@@ -331,6 +457,98 @@ def _offer_entry(offer: Offer) -> dict:
     }
 
 
+EXCLUSION_LABELS = {
+    "wrong_language": _("do not speak the customer's language"),
+    "missing_skill": _("lack a required skill at the level asked"),
+    "at_capacity": _("already hold as many tickets as they may"),
+    "busy_with_another_offer": _("have another offer open"),
+    "refused_before": _("declined this ticket or let its offer expire before"),
+}
+COMPONENT_LABELS = {
+    "skill_fit": _("Skill fit"),
+    "quality": _("Quality"),
+    "fairness": _("Fairness"),
+    "shift": _("On a booked shift"),
+}
+COMPONENT_HELP = {
+    "skill_fit": _("the agent's mean level over the skills asked, divided by 5"),
+    "quality": _("customer rating, smoothed so a few ratings do not decide, from 1–5 to 0–1"),
+    "fairness": _("half time since the last offer, half share of offers against the pool's median"),
+    "shift": _("1 when the agent is on a shift they booked"),
+}
+
+
+def decision_record(*, decision: dict, names: dict) -> dict | None:
+    """An offer's decision record as the rows of a table: the online pool, each exclusion (the rows add up
+    to the pool: eligible + every exclusion = online), the winner's score by component with its weight
+    (weight × component = points; the points add up to the score), the runners-up, the stage and the
+    policy version. `names` maps agent ids to display names."""
+    if not decision:
+        return None
+    pool = decision.get("pool", {})
+    excluded = decision.get("excluded", {})
+    exclusions = [
+        {"code": code, "label": EXCLUSION_LABELS[code], "count": excluded.get(code, 0)} for code in EXCLUSION_REASONS
+    ]
+    weights = decision.get("weights", {})
+    winner = decision.get("winner", {})
+
+    def parts(components: dict) -> list[dict]:
+        rows = []
+        order = [name for name in COMPONENT_LABELS if name in components] + sorted(
+            set(components) - set(COMPONENT_LABELS)
+        )
+        for name in order:
+            value = components[name]
+            weight = float(weights.get(name, 0))
+            rows.append(
+                {
+                    "name": name,
+                    "label": COMPONENT_LABELS.get(name, name),
+                    "help": COMPONENT_HELP.get(name, ""),
+                    "value": value,
+                    "weight": weight,
+                    "points": round(weight * float(value), 4),
+                }
+            )
+        return rows
+
+    stage = decision.get("stage", {})
+    return {
+        "policy_version": decision.get("policy_version"),
+        "stage": stage,
+        "waited_seconds": decision.get("waited_seconds"),
+        "requirements": decision.get("requirements", []),
+        "online": pool.get("online", 0),
+        "eligible": pool.get("eligible", 0),
+        "exclusions": exclusions,
+        "excluded_total": sum(row["count"] for row in exclusions),
+        "adds_up": pool.get("online", 0) == pool.get("eligible", 0) + sum(row["count"] for row in exclusions),
+        "shortlisted": pool.get("shortlisted"),
+        "shortlist_rule": pool.get("shortlist_rule", ""),
+        "winner": {
+            "name": names.get(winner.get("agent_id"), "?"),
+            "score": winner.get("score"),
+            "parts": parts(winner.get("components", {})),
+        },
+        "runners_up": [
+            {"name": names.get(row["agent_id"], "?"), "score": row["score"], "parts": parts(row["components"])}
+            for row in decision.get("runners_up", [])
+        ],
+        "fanout": decision.get("fanout"),
+    }
+
+
+def _decision_agent_names(offers) -> dict:
+    ids = set()
+    for offer in offers:
+        decision = offer.decision or {}
+        ids.add(decision.get("winner", {}).get("agent_id"))
+        ids.update(row.get("agent_id") for row in decision.get("runners_up", []))
+    ids.discard(None)
+    return {str(pk): name for pk, name in Agent.objects.filter(pk__in=ids).values_list("pk", "display_name")}
+
+
 def ticket_timeline(*, ticket: Ticket) -> list[dict]:
     """Everything that happened to `ticket`, oldest first: escalated, offers (with their decision
     records) and how each ended, assignment, messages, supervisor actions, closing, webhooks."""
@@ -338,24 +556,43 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict]:
         {
             "at": ticket.created_at,
             "kind": "escalated",
-            "text": f"Escalated by {ticket.integration.name}: {ticket.reason}, language {ticket.language}, "
-            f"priority {ticket.priority}.",
+            "text": gettext("Escalated by %(integration)s: %(reason)s, language %(language)s, priority %(priority)s.")
+            % {
+                "integration": ticket.integration.name,
+                "reason": human_label(ticket.reason),
+                "language": human_label(ticket.language),
+                "priority": ticket.priority,
+            },
         }
     ]
-    for offer in Offer.objects.filter(ticket=ticket).select_related("agent").order_by("created_at"):
+    offers = list(Offer.objects.filter(ticket=ticket).select_related("agent").order_by("created_at"))
+    names = _decision_agent_names(offers)
+    for offer in offers:
         entry = _offer_entry(offer)
-        events.append({"at": offer.created_at, "kind": "offered", "text": f"Offered to {offer.agent}", **entry})
+        events.append(
+            {
+                "at": offer.created_at,
+                "kind": "offered",
+                **entry,
+                "text": gettext("Offered to %(agent)s") % {"agent": offer.agent.display_name},
+                # The same reasons the agent read, told about them (third person), in the reader's language.
+                "why": why_text(offer.why_codes, about=offer.agent.display_name) if offer.why_codes else offer.why,
+                "record": decision_record(decision=offer.decision, names=names),
+            }
+        )
         if offer.answered_at is not None:
-            ending = offer.status
-            if offer.status == OfferStatus.DECLINED and offer.decline_reason:
-                ending += f" ({offer.decline_reason})"
+            ending = human_label(offer.status)
+            why_ended = offer.decline_reason if offer.status == OfferStatus.DECLINED else ""
             if offer.status == OfferStatus.WITHDRAWN and offer.withdraw_reason:
-                ending += f" ({offer.withdraw_reason})"
+                why_ended = human_label(offer.withdraw_reason)
+            if why_ended:
+                ending += f" ({why_ended})"
             events.append(
                 {
                     "at": offer.answered_at,
                     "kind": f"offer_{offer.status}",
-                    "text": f"Offer to {offer.agent}: {ending}.",
+                    "text": gettext("Offer to %(agent)s: %(ending)s.")
+                    % {"agent": offer.agent.display_name, "ending": ending},
                     "offer_id": str(offer.pk),
                 }
             )
@@ -364,12 +601,13 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict]:
             {
                 "at": ticket.assigned_at,
                 "kind": "assigned",
-                "text": f"Assigned to {ticket.assigned_agent} (latest assignment).",
+                "text": gettext("Assigned to %(agent)s (latest assignment).")
+                % {"agent": ticket.assigned_agent.display_name},
                 "agent": {"id": str(ticket.assigned_agent_id), "display_name": ticket.assigned_agent.display_name},
             }
         )
     for message in Message.objects.filter(ticket=ticket).select_related("author_agent").order_by("seq"):
-        author = message.author_agent.display_name if message.author_agent else message.author_kind
+        author = message.author_agent.display_name if message.author_agent else human_label(message.author_kind)
         events.append({"at": message.at, "kind": "message", "author": author, "text": message.text})
     for entry in (
         AuditEntry.objects.filter(subject_type="ticket", subject_id=str(ticket.pk))
@@ -380,16 +618,19 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict]:
             {
                 "at": entry.at,
                 "kind": entry.action,
-                "text": f"{entry.action} by {audit_actor_name(entry)}" + (f": {entry.reason}" if entry.reason else ""),
+                "text": gettext("%(action)s by %(who)s")
+                % {"action": human_label(entry.action), "who": audit_actor_name(entry)}
+                + (f": {entry.reason}" if entry.reason else ""),
                 "data": entry.data,
             }
         )
     if ticket.closed_at is not None:
         closing = {
-            TicketStatus.RESOLVED: f"Resolved ({ticket.outcome or 'no outcome'})",
-            TicketStatus.CANCELLED: "Cancelled",
-            TicketStatus.HANDED_BACK: "Handed back to the bot",
-        }.get(ticket.status, ticket.status)
+            TicketStatus.RESOLVED: gettext("Resolved (%(outcome)s)")
+            % {"outcome": human_label(ticket.outcome) if ticket.outcome else gettext("no outcome")},
+            TicketStatus.CANCELLED: gettext("Cancelled"),
+            TicketStatus.HANDED_BACK: gettext("Handed back to the bot"),
+        }.get(ticket.status, human_label(ticket.status))
         events.append(
             {
                 "at": ticket.closed_at,
@@ -401,16 +642,37 @@ def ticket_timeline(*, ticket: Ticket) -> list[dict]:
         events.append(
             {"at": ticket.csat_at, "kind": "csat", "text": f"CSAT {ticket.csat_score}/5 {ticket.csat_comment}"}
         )
+    skipped = []
     for delivery in WebhookDelivery.objects.filter(ticket=ticket).order_by("seq"):
+        if delivery.status == WebhookDeliveryStatus.SKIPPED:
+            skipped.append(delivery)
+            continue
+        text = gettext("Webhook %(event)s: %(status)s after %(attempts)s attempt(s)") % {
+            "event": delivery.event,
+            "status": human_label(delivery.status),
+            "attempts": delivery.attempts,
+        }
         events.append(
             {
                 "at": delivery.created_at,
                 "kind": "webhook",
-                "text": f"Webhook {delivery.event}: {delivery.status} after {delivery.attempts} attempt(s)"
-                + (f", HTTP {delivery.last_status_code}" if delivery.last_status_code else ""),
+                "text": text + (f", HTTP {delivery.last_status_code}" if delivery.last_status_code else ""),
                 "event": delivery.event,
                 "status": delivery.status,
                 "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+            }
+        )
+    if skipped:
+        # The integration has no webhook URL: one line for all of them, not one per event.
+        events.append(
+            {
+                "at": skipped[0].created_at,
+                "kind": "webhook",
+                "text": gettext("Not sent, the integration has no webhook URL: %(events)s.")
+                % {"events": ", ".join(delivery.event for delivery in skipped)},
+                "event": ", ".join(delivery.event for delivery in skipped),
+                "status": WebhookDeliveryStatus.SKIPPED,
+                "delivered_at": None,
             }
         )
     events.sort(key=lambda event: event["at"])

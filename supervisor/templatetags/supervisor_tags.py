@@ -3,6 +3,8 @@
 from django import template
 from django.utils.dateparse import parse_datetime
 
+from supervisor.labels import event_label, human_label
+
 register = template.Library()
 
 
@@ -42,5 +44,11 @@ def when(value):
 
 @register.filter
 def label(code) -> str:
-    """'offer_accepted' / 'ticket.reassigned' as 'Offer accepted' / 'Ticket reassigned'."""
-    return str(code).replace("_", " ").replace(".", " ").capitalize()
+    """A code ('handed_back', 'complex_case', 'ticket.reassigned', '(none)') as words in the reader's language."""
+    return human_label(code)
+
+
+@register.filter(name="event_label")
+def event_label_filter(kind) -> str:
+    """What happened in a timeline entry ('offered' -> 'Offered'), in the reader's language."""
+    return event_label(kind)

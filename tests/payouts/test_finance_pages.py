@@ -93,7 +93,7 @@ def test_algorithm_notice_is_readable_by_agents_and_versioned(agent):
 
     page = signed_in(agent.user)
     body = page.get("/algorithm-notice/").content.decode()
-    assert "How offers are ranked" in body and "fairness" in body and "rate card v" in body
+    assert "How offers are ranked" in body and "Fairness" in body and "rate card v" in body
     supervisor = signed_in(UserFactory(role="supervisor"))
     past = supervisor.post(
         "/algorithm-notice/", {"effective_from": "2000-01-01T00:00", "changes": "x"}, follow=True

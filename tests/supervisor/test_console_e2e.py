@@ -102,7 +102,7 @@ def test_suspension_reaches_the_agent_and_the_appeal_goes_to_a_second_supervisor
         boss.fill("[data-testid=suspend-reason]", reason)
         boss.get_by_role("button", name="Suspend").click()
         expect(boss.locator("[data-testid=flash]")).to_contain_text("suspended")
-        expect(boss.locator("[data-testid=agent-status]")).to_have_text("suspended")
+        expect(boss.locator("[data-testid=agent-status]")).to_have_text("Suspended")
         screenshot(boss, "agent")
 
         console = new_page(browser, live_stack.base_url)
@@ -223,20 +223,20 @@ def test_quality_and_policy_pages(live_stack, chromium):
         page = new_page(browser, live_stack.base_url)
         sign_in(page, supervisor.username, "/supervisor/")
         page.goto(live_stack.base_url + "/supervisor/quality/")
-        expect(page.locator("[data-testid=quality-reasons]")).to_contain_text("bot_low_confidence")
+        expect(page.locator("[data-testid=quality-reasons]")).to_contain_text("Bot unsure")
         screenshot(page, "quality")
 
         page.goto(live_stack.base_url + "/supervisor/policy/")
         page.fill("#p-offer_timeout_seconds", "1")
         page.get_by_role("button", name="Save as a new version").click()
-        expect(page.locator("[data-testid=policy-errors]")).to_contain_text("offer_timeout_seconds")
+        expect(page.locator("[data-testid=policy-errors]")).to_contain_text("Time to answer an offer")
         page.fill("#p-offer_timeout_seconds", "25")
         page.fill("#p-reason", "Evening peak: agents answer quickly")
         page.get_by_role("button", name="Save as a new version").click()
         expect(page.locator("[data-testid=flash]")).to_contain_text("is in force")
         history = page.locator("[data-testid=policy-history]")
         expect(history).to_contain_text(supervisor.username)
-        expect(history).to_contain_text("offer_timeout_seconds")
+        expect(history).to_contain_text("Time to answer an offer (seconds)")
         screenshot(page, "policy")
         assert not page.errors, page.errors
 

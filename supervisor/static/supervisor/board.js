@@ -91,11 +91,126 @@
     keys.forEach(function (key) {
       var row = document.createElement("tr");
       row.dataset.key = key;
-      row.appendChild(cell(key));
+      row.appendChild(cell(label(key)));
       row.appendChild(cell(String(counts[key]), "num"));
       body.appendChild(row);
     });
   }
+
+  function label(code) {
+    return (S.labels && S.labels[code]) || code;
+  }
+
+  function link(href, text) {
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    return a;
+  }
+
+  // ------------------------------------------------------------------ waiting tickets and agents
+
+  function whyWaiting(why) {
+    if (!why) return "";
+    if (why.kind === "on_offer") return S.why_on_offer;
+    if (why.kind === "nobody_online") return S.why_nobody_online;
+    if (why.kind === "eligible") return fill(S.why_eligible, why);
+    var parts = Object.keys(why.excluded || {}).map(function (code) {
+      return fill(S.excluded_part, { count: why.excluded[code], label: (S.exclusions || {})[code] || code });
+    });
+    return fill(S.why_nobody_eligible, { online: why.online, parts: parts.join("; ") });
+  }
+
+  function renderWaiting(body) {
+    var tickets = board.waiting_list || [];
+    body.textContent = "";
+    if (!tickets.length) {
+      var none = document.createElement("tr");
+      var td = cell(S.nobody_waiting, "muted");
+      td.colSpan = 5;
+      none.appendChild(td);
+      body.appendChild(none);
+      return;
+    }
+    tickets.forEach(function (ticket) {
+      var row = document.createElement("tr");
+      row.dataset.ticket = ticket.id;
+      var name = document.createElement("td");
+      name.appendChild(link("/supervisor/tickets/" + ticket.id + "/", ticket.external_id));
+      name.appendChild(document.createElement("br"));
+      var status = document.createElement("small");
+      status.className = "muted";
+      status.textContent = label(ticket.status);
+      name.appendChild(status);
+      row.appendChild(name);
+      var waited = cell("–", "num");
+      waited.dataset.since = ticket.queued_at;
+      row.appendChild(waited);
+      row.appendChild(cell(label(ticket.language)));
+      row.appendChild(cell(ticket.skills.map(label).join(", ") || label("(none)")));
+      var why = cell(whyWaiting(ticket.why_waiting));
+      why.dataset.testid = "why-waiting";
+      row.appendChild(why);
+      body.appendChild(row);
+    });
+  }
+
+  function agentFilters() {
+    var filters = {};
+    document.querySelectorAll("[data-board-agent-filters] [data-filter]").forEach(function (select) {
+      filters[select.dataset.filter] = select.value;
+    });
+    return filters;
+  }
+
+  function renderAgents(body) {
+    var filters = agentFilters();
+    var agents = (board.agents_list || []).filter(function (agent) {
+      if (filters.language && agent.languages.indexOf(filters.language) < 0) return false;
+      if (filters.skill && !(filters.skill in agent.skills)) return false;
+      return true;
+    });
+    body.textContent = "";
+    if (!agents.length) {
+      var none = document.createElement("tr");
+      var td = cell(S.no_agents, "muted");
+      td.colSpan = 8;
+      none.appendChild(td);
+      body.appendChild(none);
+      return;
+    }
+    agents.forEach(function (agent) {
+      var row = document.createElement("tr");
+      row.dataset.agent = agent.id;
+      row.dataset.state = agent.state;
+      var name = document.createElement("td");
+      name.appendChild(link("/supervisor/pool/" + agent.id + "/", agent.name));
+      row.appendChild(name);
+      var state = document.createElement("td");
+      var badge = document.createElement("span");
+      badge.className = "sv-badge " + ({ available: "online", busy: "online", offer_pending: "pending", away: "away" }[agent.state] || "");
+      badge.dataset.testid = "agent-state";
+      var stateText = (S.states || {})[agent.state] || agent.state;
+      badge.textContent = stateText.charAt(0).toUpperCase() + stateText.slice(1);
+      state.appendChild(badge);
+      row.appendChild(state);
+      row.appendChild(cell(label(agent.presence)));
+      var since = cell("–", "num");
+      if (agent.in_state_since) since.dataset.since = agent.in_state_since;
+      row.appendChild(since);
+      row.appendChild(cell(fill(S.held_of, { held: agent.tickets_held, capacity: agent.capacity }), "num"));
+      row.appendChild(cell(String(agent.offers_today), "num"));
+      row.appendChild(cell(agent.languages.map(label).join(", ")));
+      row.appendChild(cell(Object.keys(agent.skills).sort().map(function (code) { return code + " " + agent.skills[code]; }).join(", ")));
+      body.appendChild(row);
+    });
+  }
+
+  document.querySelectorAll("[data-board-agent-filters] [data-filter]").forEach(function (select) {
+    select.addEventListener("change", function () {
+      if (board) render();
+    });
+  });
 
   // ------------------------------------------------------------------ alerts
 
@@ -248,6 +363,9 @@
       var since = get(node.dataset.boardClock);
       node.textContent = since ? duration((Date.now() - Date.parse(since)) / 1000) : "–";
     });
+    document.querySelectorAll("[data-since]").forEach(function (node) {
+      node.textContent = duration((Date.now() - Date.parse(node.dataset.since)) / 1000);
+    });
   }
 
   function render() {
@@ -258,6 +376,8 @@
       renderTable(body, get(body.dataset.boardTable));
     });
     document.querySelectorAll("[data-board-alerts]").forEach(renderAlerts);
+    document.querySelectorAll("[data-board-waiting]").forEach(renderWaiting);
+    document.querySelectorAll("[data-board-agent-list]").forEach(renderAgents);
     var sla = document.querySelector("[data-testid=board-sla]");
     if (sla) sla.classList.toggle("sv-bad", board.sla && board.sla.on_target === false);
     var updated = document.querySelector("[data-board-updated]");
