@@ -14,10 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from actions import tickets as actions
+from actions import transfers as transfer_actions
 from agents.models import Role
 from agents.permissions import role_permission
 from core.errors import DomainError, InvalidInput
 from core.ratelimit import throttle_for
+from dispatch import serializers as dispatch_serializers
 from dispatch.selectors import ticket_get_for
 from tickets import serializers as s
 from tickets import services, webhooks
@@ -262,6 +264,54 @@ class TicketWrapUpDoneView(APIView):
         if actions.assignment_wrap_up_end(ticket_id=ticket_id, agent=request.user.agent) is None:
             raise DomainError("not_in_wrap_up", "This ticket is not in wrap-up with you.", http_status=409)
         return _ticket_response(request.user, ticket_id)
+
+
+class TicketTransferView(APIView):
+    permission_classes = [role_permission(Role.AGENT)]
+
+    @extend_schema(
+        summary="Warm transfer: pass the customer to a named colleague or a skill/language pool",
+        description="The sender keeps the ticket until someone accepts; the target (or the pool's best free "
+        "agents) gets a normal offer whose `ticket` carries `transfer: {from, note}`. Nobody accepts within the "
+        "policy's `transfer_timeout_seconds` (default 120): the sender keeps it and is told why "
+        "(`transfer_ended` frame). On accept the sender gets `{type: transferred, ticket_id}` and their slot back; "
+        "each agent is paid for their own engaged time. The note (at most 1000 characters) is internal: never "
+        "sent to the bot platform. Refusals, nothing changed: 404 a ticket you do not hold; 400 to yourself, an "
+        "unknown agent or skill, a note too long; 409 an agent who cannot take it now (`agent_ineligible`), a "
+        "pool nobody could ever take (`pool_empty`), a transfer pending already (`transfer_pending`), a ticket "
+        "no longer being served (`ticket_not_open`).",
+        request=dispatch_serializers.TransferRequestSerializer,
+        responses={202: dispatch_serializers.TransferSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        examples=[
+            OpenApiExample(
+                "To a pool",
+                value={"to": {"skills": ["fraud"], "language": "sv"}, "note": "Swedish speaker, possible fraud."},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "To a colleague",
+                value={"to": {"agent_id": "5d0c7f7e-1111-4a2b-9c3d-123456789abc"}, "note": "Asked for Mia."},
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request, ticket_id):
+        data = dispatch_serializers.TransferRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        transfer = transfer_actions.ticket_transfer(
+            ticket_id=ticket_id, agent=request.user.agent, **data.validated_data
+        )
+        return Response(dispatch_serializers.TransferSerializer(transfer).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Withdraw your pending transfer of this ticket (you keep the customer)",
+        request=None,
+        responses={200: dispatch_serializers.TransferSerializer, 404: OpenApiTypes.OBJECT},
+    )
+    def delete(self, request, ticket_id):
+        transfer = transfer_actions.ticket_transfer_withdraw(ticket_id=ticket_id, agent=request.user.agent)
+        transfer.refresh_from_db()
+        return Response(dispatch_serializers.TransferSerializer(transfer).data)
 
 
 class SkillKeywordsView(APIView):

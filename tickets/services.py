@@ -311,6 +311,25 @@ def ticket_conversation_end(
     return assignment
 
 
+def ticket_holder_change(
+    *, ticket: Ticket, from_agent_id, to_agent_id, now, offer=None
+) -> tuple[Assignment | None, Assignment]:
+    """A warm transfer is accepted: the ticket stays assigned and moves from `from_agent_id` to
+    `to_agent_id`. The sender's assignment ends ("transferred", their slot free at once) and the
+    receiver's opens. A conditional UPDATE on (assigned, held by the sender), so a ticket that moved on
+    meanwhile (cancelled, resolved, requeued) refuses with NotYourTicket-like 409 (TicketHeld) and the
+    caller's transaction rolls back. The receiver's capacity is the caller's to claim. Call with the
+    ticket row locked. Returns (the sender's ended assignment, the receiver's new one)."""
+    moved = Ticket.objects.filter(pk=ticket.pk, status=S.ASSIGNED, assigned_agent_id=from_agent_id).update(
+        assigned_agent_id=to_agent_id
+    )
+    if not moved:
+        raise TicketHeld()
+    ended = assignment_end(ticket=ticket, reason=AssignmentEnd.TRANSFERRED, now=now)
+    ticket.assigned_agent_id = to_agent_id
+    return ended, assignment_open(ticket=ticket, agent_id=to_agent_id, now=now, offer=offer)
+
+
 def ticket_cancel(*, ticket: Ticket, now) -> int | None:
     """The customer left: the ticket is cancelled, and whoever held it stops at once (no wrap-up: there is
     nobody to write to). Returns the previous holder's id. Call with the ticket row locked; the caller
