@@ -25,6 +25,13 @@ urlpatterns = [
     path("tickets/<uuid:ticket_id>/csat/", tickets.TicketCsatView.as_view(), name="ticket-csat"),
     path("tickets/<uuid:ticket_id>/resolve/", tickets.TicketResolveView.as_view(), name="ticket-resolve"),
     path("tickets/<uuid:ticket_id>/hand-back/", tickets.TicketHandBackView.as_view(), name="ticket-hand-back"),
+    path("tickets/<uuid:ticket_id>/notes/", tickets.TicketNotesView.as_view(), name="ticket-notes"),
+    path("canned-responses/", tickets.CannedResponseListView.as_view(), name="canned-response-list"),
+    path(
+        "canned-responses/<uuid:response_id>/",
+        tickets.CannedResponseDetailView.as_view(),
+        name="canned-response-detail",
+    ),
     path("tickets/<uuid:ticket_id>/transfer/", tickets.TicketTransferView.as_view(), name="ticket-transfer"),
     path("tickets/<uuid:ticket_id>/wrap-up-done/", tickets.TicketWrapUpDoneView.as_view(), name="ticket-wrap-up-done"),
     path("skill-keywords/", tickets.SkillKeywordsView.as_view(), name="skill-keywords"),
