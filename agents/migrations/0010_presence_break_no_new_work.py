@@ -4,20 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0009_agent_language_and_time_zone'),
+        ("agents", "0009_agent_language_and_time_zone"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agent',
-            name='break_until',
+            model_name="agent",
+            name="break_until",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='agent',
-            name='presence',
-            field=models.CharField(choices=[('online', 'Online'), ('away', 'Away'), ('offline', 'Offline'), ('break', 'Break'), ('no_new_work', 'No New Work')], default='offline', max_length=12),
+            model_name="agent",
+            name="presence",
+            field=models.CharField(
+                choices=[
+                    ("online", "Online"),
+                    ("away", "Away"),
+                    ("offline", "Offline"),
+                    ("break", "Break"),
+                    ("no_new_work", "No New Work"),
+                ],
+                default="offline",
+                max_length=12,
+            ),
         ),
     ]
