@@ -24,7 +24,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from agents.models import Agent, PresenceInterval, Role
+from agents.models import Agent, PresenceInterval, Role, Skill
 from agents.permissions import role_required
 from agents.selectors import agent_for_user, agent_languages, agent_skills, notification_preferences
 from agents.services import agent_notification_preferences_set
@@ -374,6 +374,37 @@ def _console_strings() -> dict:
         "iban_short": _("This IBAN is too short."),
         "saved": _("Saved."),
         "error_generic": _("Something went wrong. Please try again."),
+        "on_break": _("On a break"),
+        "no_new_work": _("No new work"),
+        "break": _("On a break"),
+        "waiting_break": _("You are on a break and receive no offers."),
+        "waiting_no_new_work": _("You finish the tickets you hold and receive no new offers."),
+        "break_left": _("On a break ({reason}): {time} left"),
+        "break_over": _("Your break ({reason}) is over. Back online when you are ready."),
+        "transfer_from": _("Transfer from {name}: {note}"),
+        "transfer_from_no_note": _("Transfer from {name}"),
+        "transfer_pending": _("Waiting for a colleague to accept… You keep the customer until then."),
+        "transferred": _("Your colleague accepted the transfer; the ticket is theirs now."),
+        "transfer_withdrawn": _("You withdrew the transfer; you keep the customer."),
+        "transfer_any_language": _("The customer's language"),
+        "note_added": _("Note added."),
+        "supervisor_note": _("A supervisor left a note on {customer}: {text}"),
+        "no_history": _("No earlier tickets in the last 90 days."),
+        "no_notes": _("No notes yet."),
+        "no_canned": _("No canned response matches."),
+        "outcomes": {
+            "solved": _("Solved"),
+            "not_solved": _("Not solved"),
+            "": _("No outcome"),
+        },
+        "statuses": {
+            "resolved": _("Resolved"),
+            "handed_back": _("Handed back to the bot"),
+            "cancelled": _("Cancelled"),
+            "assigned": _("Being served"),
+            "queued": _("Waiting"),
+            "offered": _("Waiting"),
+        },
         "reasons": {
             "customer_request": _("Customer asked for a person"),
             "negative_sentiment": _("Upset customer"),
@@ -401,6 +432,12 @@ def home(request):
             "loginUrl": reverse("login"),
             "preferences": notification_preferences(agent),
             "strings": _console_strings(),
+            "agentName": agent.display_name,
+            "presence": agent.presence,
+            "presenceReason": agent.presence_reason,
+            "breakUntil": agent.break_until.isoformat() if agent.break_until else None,
+            "transferLanguages": ["de", "en", "sv"],
+            "transferSkills": list(Skill.objects.order_by("code").values_list("code", flat=True)),
         },
         "nav": "home",
     }
