@@ -34,6 +34,7 @@ from dispatch.models import Offer
 from dispatch.surge import surge_current
 from payouts.models import PayLine, PayoutItem, PayoutItemLine, PayoutItemStatus
 from payouts.selectors import pay_line_list
+from payouts.explanations import pay_line_explanation
 from payouts.services import period_bounds
 
 # --------------------------------------------------------------------------------------- reads
@@ -232,6 +233,7 @@ PAY_LINE_KIND_LABELS = {
     "adjustment": gettext_lazy("Adjustment"),
     "earnings_floor_topup": gettext_lazy("Earnings floor top-up"),
     "shift_guarantee_topup": gettext_lazy("Shift guarantee top-up"),
+    "transfer_part": gettext_lazy("Your part before a transfer"),
 }
 
 
@@ -283,6 +285,7 @@ def agent_earnings(*, agent: Agent, weeks: int = 12, now: dt.datetime | None = N
             held = next((item for item in held_items if item.batch.period_start <= day <= item.batch.period_end), None)
         state = batch.status if batch is not None else ("held" if held is not None else "open")
         line.kind_label = PAY_LINE_KIND_LABELS.get(line.kind) or line.get_kind_display()
+        line.explanation_shown = pay_line_explanation(line)
         line.payout_state = state
         line.payout_label = PAYOUT_STATE_LABELS[state]
         line.payout_batch = batch

@@ -124,3 +124,45 @@ def test_a_break_and_back(live_stack, open_console, size):
     wait_until(lambda: Agent.objects.filter(pk=agent.pk, presence="no_new_work").exists())
     console.screenshot("no-new-work")
     assert console.js_errors() == []
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_earnings_page_in_swedish_explains_the_pay_in_swedish(live_stack, open_console, size):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payouts.explanations import pay_line_explanation
+    from payouts.models import PayLine
+    from payouts.services import ticket_pay_compute
+    from tests.factories import TicketFactory
+
+    agent = AgentFactory(languages=["sv"], display_name="Astrid Berg")
+    now = timezone.now()
+    ticket = TicketFactory(
+        language="sv",
+        status="resolved",
+        outcome="solved",
+        assigned_agent=agent,
+        queued_at=now - timedelta(minutes=12),
+        assigned_at=now - timedelta(minutes=10),
+        resolved_at=now - timedelta(minutes=2, seconds=30),
+        closed_at=now - timedelta(minutes=2),
+    )
+    ticket_pay_compute(ticket_id=ticket.pk)
+    time_line = PayLine.objects.get(agent=agent, kind="time")
+    swedish = pay_line_explanation(time_line, language="sv")
+    assert "efterarbete" in swedish and "," in swedish.split("=")[1]  # Swedish words, decimal comma
+    assert swedish != time_line.explanation
+
+    console = open_console(size, locale="sv-SE")
+    page = console.page
+    console.sign_in(agent.user.username)
+    console.goto("/agent/earnings/")
+    expect(page.get_by_role("heading", name="Intäkter", exact=True)).to_be_visible()
+    explanations = page.get_by_test_id("pay-explanation")
+    expect(explanations.filter(has_text="efterarbete")).to_have_text(swedish)
+    expect(page.get_by_test_id("pay-line").filter(has_text="Grundlön").first).to_contain_text("prislista")
+    expect(page.get_by_test_id("pay-line").first).to_contain_text("Inte utbetald än")
+    console.screenshot("earnings-swedish")
+    assert console.js_errors() == []
