@@ -32,9 +32,9 @@ from agents.shifts import RELEASE_CUTOFF, claim_problems, shifts_upcoming
 from core.time import utc_day_start
 from dispatch.models import Offer
 from dispatch.surge import surge_current
+from payouts.explanations import pay_line_explanation
 from payouts.models import PayLine, PayoutItem, PayoutItemLine, PayoutItemStatus
 from payouts.selectors import pay_line_list
-from payouts.explanations import pay_line_explanation
 from payouts.services import period_bounds
 
 # --------------------------------------------------------------------------------------- reads
