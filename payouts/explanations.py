@@ -45,7 +45,8 @@ def _explain(line, inputs: dict) -> str | None:
         values.update(version=inputs["rate_card_version"], total=_money(inputs["total"]))
         return (
             _(
-                "Base pay %(amount)s %(currency)s (rate card v%(version)s). This ticket pays %(total)s %(currency)s in all."
+                "Base pay %(amount)s %(currency)s (rate card v%(version)s). This ticket pays %(total)s %(currency)s "
+                "in all."
             )
             % values
         )
