@@ -166,3 +166,35 @@ def test_the_earnings_page_in_swedish_explains_the_pay_in_swedish(live_stack, op
     expect(page.get_by_test_id("pay-line").first).to_contain_text("Inte utbetald än")
     console.screenshot("earnings-swedish")
     assert console.js_errors() == []
+
+
+def test_a_supervisors_note_reaches_the_agent_live_in_german(live_stack, open_console):
+    import httpx
+
+    from agents.services import person_token_issue
+
+    set_policy(offer_timeout_seconds=60)
+    _, token = integration_with_token()
+    supervisor = UserFactory(role="supervisor")
+    agent = AgentFactory(languages=["de"], skills={"payments": 4}, display_name="Jonas Weber")
+    console = open_console("desktop", locale="de-DE")
+    page = console.page
+    console.sign_in(agent.user.username)
+    go_online(console, agent, label="Online")
+    ticket = escalate(live_stack.base_url, token)
+    page.get_by_test_id("offer-card").get_by_test_id("offer-accept").click()
+    work = page.get_by_test_id("work")
+    expect(work.get_by_test_id("notes")).to_contain_text("Noch keine Notizen.")
+
+    response = httpx.post(
+        f"{live_stack.base_url}/api/v1/tickets/{ticket['id']}/notes/",
+        json={"text": "Bitte 10 % Kulanz anbieten."},
+        headers={"Authorization": f"Bearer {person_token_issue(user=supervisor)}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+
+    expect(work.get_by_test_id("notes")).to_contain_text("Bitte 10 % Kulanz anbieten.", timeout=15_000)
+    expect(page.locator("#toast")).to_contain_text("Eine Supervisorin oder ein Supervisor hat eine Notiz")
+    console.screenshot("supervisor-note-live")
+    assert console.js_errors() == []
