@@ -272,10 +272,11 @@ def agent_pseudonymise(*, agent: Agent, actor, reason: str) -> Agent:
 
 
 @transaction.atomic(durable=True)
-def presence_change(*, agent: Agent, status: str, reason: str = "") -> Agent:
-    """The agent's own choice of presence (agents.presence.presence_set); going online opens them to
-    offers, so dispatch looks for work for them after commit."""
-    agent = presence_set(agent=agent, status=status, reason=reason)
+def presence_change(*, agent: Agent, status: str, reason: str = "", break_minutes: int | None = None) -> Agent:
+    """The agent's own choice of presence (agents.presence.presence_set): online, away, a break (with a
+    reason and a length), "no new work" (finish what they hold, no offers) or offline; going online
+    opens them to offers, so dispatch looks for work for them after commit."""
+    agent = presence_set(agent=agent, status=status, reason=reason, break_minutes=break_minutes)
     if agent.presence == Agent.Presence.ONLINE:
         agent_dispatch_on_commit(agent_id=agent.pk)
     return agent

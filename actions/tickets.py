@@ -12,6 +12,7 @@ from agents.models import Agent
 from core.events import send_to_agent_on_commit
 from dispatch.policy import policy_current
 from dispatch.services import agent_dispatch_on_commit, offers_withdraw_for_ticket, ticket_dispatch_on_commit
+from dispatch.transfers import transfers_end_for_ticket
 from payouts.services import csat_recorded_on_commit, ticket_pay_on_commit
 from tickets import services as tickets
 from tickets.locks import ticket_lock
@@ -85,6 +86,7 @@ def ticket_resolve(
     slot stays taken for the policy's wrap-up (no new offer meanwhile), then the ticket is closed and
     paid (assignment_wrap_up_end)."""
     ticket = tickets.ticket_assigned_to(ticket_id=ticket_id, agent=agent)
+    transfers_end_for_ticket(ticket=ticket)  # a pending transfer of it is moot now
     wrap_up_seconds = policy_current().wrap_up_seconds
     assignment = tickets.ticket_conversation_end(
         ticket=ticket,
@@ -107,6 +109,7 @@ def ticket_hand_back(*, ticket_id, agent: Agent, notes: str = "") -> Ticket:
     A `ticket.handed_back` webhook carries the agent's notes for the bot; wrap-up, close and pay as for a
     resolve."""
     ticket = tickets.ticket_assigned_to(ticket_id=ticket_id, agent=agent)
+    transfers_end_for_ticket(ticket=ticket)  # a pending transfer of it is moot now
     wrap_up_seconds = policy_current().wrap_up_seconds
     assignment = tickets.ticket_conversation_end(
         ticket=ticket,

@@ -12,5 +12,6 @@ def agent_status_push(*, agent) -> None:
             "reason": agent.status_reason,
             "presence": agent.presence,
             "presence_reason": agent.presence_reason,
+            "break_until": agent.break_until.isoformat() if agent.break_until else None,
         },
     )

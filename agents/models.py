@@ -60,6 +60,10 @@ class Agent(models.Model):
         ONLINE = "online"
         AWAY = "away"
         OFFLINE = "offline"
+        # The agent's own pauses: offered nothing, their tickets stay theirs. A break has a reason and a
+        # planned end (break_until) the console counts down to; "no new work" finishes what they hold.
+        BREAK = "break"
+        NO_NEW_WORK = "no_new_work"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="agent")
@@ -73,9 +77,10 @@ class Agent(models.Model):
 
     # Presence: what the agent chose, and whether any of their sockets is open. Maintained by
     # agents.presence; the sweep repairs it after a process died without saying goodbye.
-    presence = models.CharField(max_length=8, choices=Presence.choices, default=Presence.OFFLINE)
+    presence = models.CharField(max_length=12, choices=Presence.choices, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(null=True, blank=True)
     presence_reason = models.CharField(max_length=200, blank=True)
+    break_until = models.DateTimeField(null=True, blank=True)
     open_sockets = models.PositiveIntegerField(default=0)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     online_seconds = models.PositiveBigIntegerField(default=0)

@@ -102,18 +102,44 @@ def _online_seconds_until(agent: Agent, until) -> int:
     return 0
 
 
+BREAK_MINUTES_DEFAULT = 15
+BREAK_MINUTES_MAX = 120
+
+
 @transaction.atomic
-def presence_set(*, agent: Agent, status: str, reason: str = "", online_until=None) -> Agent:
+def presence_set(
+    *, agent: Agent, status: str, reason: str = "", online_until=None, break_minutes: int | None = None
+) -> Agent:
     """The agent's own choice (or the system's, with a reason the agent is told).
 
     `online_until`: when an agent leaves online, the moment they were last reachable if that was before
     now (the sweep passes when the last socket closed); online time and the interval end there.
+    A break needs a reason (at most 200 characters) and lasts `break_minutes` (1..120, default 15): the
+    console counts down to `break_until`; the agent comes back by choosing online. A break, "no new
+    work", away and offline are all offered nothing (dispatch offers only to online agents).
     """
 
     if status not in Agent.Presence.values:
         raise InvalidInput({"status": [f"Presence must be one of {', '.join(Agent.Presence.values)}, not {status!r}."]})
-    agent = agent_lock(agent_id=agent.pk)
     now = timezone.now()
+    break_until = None
+    if status == Agent.Presence.BREAK:
+        reason = (reason or "").strip() if isinstance(reason, str) else ""
+        if not reason:
+            raise InvalidInput({"reason": ["Say why you take a break (e.g. lunch); your supervisor sees it."]})
+        if len(reason) > 200:
+            raise InvalidInput({"reason": ["A break reason is at most 200 characters."]})
+        minutes = BREAK_MINUTES_DEFAULT if break_minutes in (None, "") else break_minutes
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= BREAK_MINUTES_MAX:
+            raise InvalidInput({"minutes": [f"A break lasts 1 to {BREAK_MINUTES_MAX} minutes."]})
+        break_until = now + timedelta(minutes=minutes)
+    agent = agent_lock(agent_id=agent.pk)
+    if status == Agent.Presence.BREAK and agent.presence == Agent.Presence.BREAK:
+        # A new reason or length for the break they are on.
+        Agent.objects.filter(pk=agent.pk).update(presence_reason=reason, break_until=break_until)
+        agent.refresh_from_db()
+        agent_status_push(agent=agent)
+        return agent
     if agent.presence != status:
         was_online = agent.presence == Agent.Presence.ONLINE
         until = now
@@ -123,6 +149,7 @@ def presence_set(*, agent: Agent, status: str, reason: str = "", online_until=No
             presence=status,
             presence_changed_at=now,
             presence_reason=reason,
+            break_until=break_until,
             online_seconds=F("online_seconds") + _online_seconds_until(agent, until),
         )
         open_intervals = PresenceInterval.objects.filter(agent_id=agent.pk, ended_at__isnull=True)

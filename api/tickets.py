@@ -4,6 +4,7 @@
 import datetime as dt
 import json
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -14,18 +15,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from actions import tickets as actions
+from actions import transfers as transfer_actions
 from agents.models import Role
 from agents.permissions import role_permission
 from core.errors import DomainError, InvalidInput
 from core.query import Pagination, date_bounds_check
 from core.ratelimit import throttle_for
+from dispatch import serializers as dispatch_serializers
 from dispatch.selectors import ticket_get_for
 from tickets import serializers as s
 from tickets import services, webhooks
 from tickets.selectors import (
+    canned_fill,
+    canned_response_list,
     coaching_record,
     coaching_tickets,
+    customer_history,
+    note_payload,
     skill_keyword_rules_list,
+    ticket_notes,
     ticket_payload,
     ticket_queryset,
     webhook_delivery_list,
@@ -99,7 +107,14 @@ ERROR_EXAMPLE = OpenApiExample(
 
 def _ticket_response(user, ticket_id, *, status_code=status.HTTP_200_OK) -> Response:
     ticket = ticket_get_for(user=user, ticket_id=ticket_id, queryset=ticket_queryset())
-    return Response(ticket_payload(ticket), status=status_code)
+    payload = ticket_payload(ticket)
+    # The holder and supervisors also read the internal notes and the customer's earlier tickets; the
+    # bot platform never does (nor an agent who is only being offered the ticket).
+    agent = getattr(user, "agent", None) if user.role == Role.AGENT else None
+    if user.role == Role.SUPERVISOR or (agent is not None and ticket.assigned_agent_id == agent.pk):
+        payload["notes"] = ticket_notes(ticket=ticket)
+        payload["history"] = customer_history(ticket=ticket)
+    return Response(payload, status=status_code)
 
 
 class TicketListView(APIView):
@@ -263,6 +278,167 @@ class TicketWrapUpDoneView(APIView):
         if actions.assignment_wrap_up_end(ticket_id=ticket_id, agent=request.user.agent) is None:
             raise DomainError("not_in_wrap_up", "This ticket is not in wrap-up with you.", http_status=409)
         return _ticket_response(request.user, ticket_id)
+
+
+class TicketTransferView(APIView):
+    permission_classes = [role_permission(Role.AGENT)]
+
+    @extend_schema(
+        summary="Warm transfer: pass the customer to a named colleague or a skill/language pool",
+        description="The sender keeps the ticket until someone accepts; the target (or the pool's best free "
+        "agents) gets a normal offer whose `ticket` carries `transfer: {from, note}`. Nobody accepts within the "
+        "policy's `transfer_timeout_seconds` (default 120): the sender keeps it and is told why "
+        "(`transfer_ended` frame). On accept the sender gets `{type: transferred, ticket_id}` and their slot back; "
+        "each agent is paid for their own engaged time. The note (at most 1000 characters) is internal: never "
+        "sent to the bot platform. Refusals, nothing changed: 404 a ticket you do not hold; 400 to yourself, an "
+        "unknown agent or skill, a note too long; 409 an agent who cannot take it now (`agent_ineligible`), a "
+        "pool nobody could ever take (`pool_empty`), a transfer pending already (`transfer_pending`), a ticket "
+        "no longer being served (`ticket_not_open`).",
+        request=dispatch_serializers.TransferRequestSerializer,
+        responses={202: dispatch_serializers.TransferSerializer, 400: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        examples=[
+            OpenApiExample(
+                "To a pool",
+                value={"to": {"skills": ["fraud"], "language": "sv"}, "note": "Swedish speaker, possible fraud."},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "To a colleague",
+                value={"to": {"agent_id": "5d0c7f7e-1111-4a2b-9c3d-123456789abc"}, "note": "Asked for Mia."},
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request, ticket_id):
+        data = dispatch_serializers.TransferRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        transfer = transfer_actions.ticket_transfer(
+            ticket_id=ticket_id, agent=request.user.agent, **data.validated_data
+        )
+        return Response(dispatch_serializers.TransferSerializer(transfer).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Withdraw your pending transfer of this ticket (you keep the customer)",
+        request=None,
+        responses={200: dispatch_serializers.TransferSerializer, 404: OpenApiTypes.OBJECT},
+    )
+    def delete(self, request, ticket_id):
+        transfer = transfer_actions.ticket_transfer_withdraw(ticket_id=ticket_id, agent=request.user.agent)
+        transfer.refresh_from_db()
+        return Response(dispatch_serializers.TransferSerializer(transfer).data)
+
+
+class TicketNotesView(APIView):
+    permission_classes = [role_permission(Role.AGENT, Role.SUPERVISOR)]
+
+    @extend_schema(
+        summary="Add an internal note (the holder, or a supervisor)",
+        description="Notes show to whoever holds the ticket later and to supervisors (`notes` in GET "
+        "/api/v1/tickets/{id}/); a supervisor's note on a live ticket reaches the holder at once (a `note` "
+        "frame). Never sent to the bot platform. At most 2000 characters.",
+        request=s.NoteCreateSerializer,
+        responses={201: s.NoteSerializer, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+        examples=[OpenApiExample("Note", value={"text": "Promised a callback on Monday."}, request_only=True)],
+    )
+    def post(self, request, ticket_id):
+        data = s.NoteCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = ticket_get_for(user=request.user, ticket_id=ticket_id)
+        note = services.note_add(ticket=ticket, author=request.user, text=data.validated_data["text"])
+        return Response(s.NoteSerializer(note_payload(note)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="The ticket's internal notes, oldest first",
+        responses={200: s.NoteSerializer(many=True), 404: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, ticket_id):
+        ticket = ticket_get_for(user=request.user, ticket_id=ticket_id)
+        if request.user.role == Role.AGENT and ticket.assigned_agent_id != request.user.agent.pk:
+            raise DomainError("not_found", "No such ticket among yours.", http_status=404)
+        return Response(s.NoteSerializer(ticket_notes(ticket=ticket), many=True).data)
+
+
+def _canned_out(response, *, ticket=None, agent_name: str = "") -> dict:
+    out = {
+        "id": str(response.pk),
+        "title": response.title,
+        "text": response.text,
+        "language": response.language,
+        "shared": response.shared,
+    }
+    if ticket is not None:
+        out["filled"] = canned_fill(response.text, ticket=ticket, agent_name=agent_name)
+    return out
+
+
+class CannedResponseListView(APIView):
+    permission_classes = [role_permission(Role.AGENT, Role.SUPERVISOR)]
+
+    @extend_schema(
+        summary="Canned responses: the shared ones and (for an agent) their own",
+        parameters=[
+            OpenApiParameter("language", str, description="de, en or sv"),
+            OpenApiParameter(
+                "ticket", OpenApiTypes.UUID, description="A ticket you hold: each item also carries `filled`."
+            ),
+        ],
+        responses={
+            200: s.CannedResponseSerializer(many=True),
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+        },
+    )
+    def get(self, request):
+        ticket = None
+        if request.query_params.get("ticket"):
+            try:
+                ticket = ticket_get_for(user=request.user, ticket_id=request.query_params["ticket"])
+            except (ValueError, DjangoValidationError) as exc:
+                raise InvalidInput({"ticket": ["Not a ticket id."]}) from exc
+        agent = getattr(request.user, "agent", None) if request.user.role == Role.AGENT else None
+        name = agent.display_name if agent is not None else request.user.get_username()
+        responses = canned_response_list(user=request.user, language=request.query_params.get("language") or None)
+        return Response([_canned_out(r, ticket=ticket, agent_name=name) for r in responses])
+
+    @extend_schema(
+        summary="Create a canned response: shared (supervisor) or your own (agent)",
+        description="Titles at most 100 characters, texts at most 2000; only {customer_name} and {agent_name} "
+        "may appear as placeholders (any other: 400 naming it).",
+        request=s.CannedResponseCreateSerializer,
+        responses={201: s.CannedResponseSerializer, 400: OpenApiTypes.OBJECT},
+        examples=[
+            OpenApiExample(
+                "Greeting",
+                value={"title": "Greeting", "text": "Hej {customer_name}, jag heter {agent_name}.", "language": "sv"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        data = s.CannedResponseCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        response = services.canned_response_create(user=request.user, **data.validated_data)
+        return Response(_canned_out(response), status=status.HTTP_201_CREATED)
+
+
+class CannedResponseDetailView(APIView):
+    permission_classes = [role_permission(Role.AGENT, Role.SUPERVISOR)]
+
+    @extend_schema(
+        summary="Change a canned response (supervisors the shared ones, agents their own)",
+        request=s.CannedResponseUpdateSerializer,
+        responses={200: s.CannedResponseSerializer, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    )
+    def patch(self, request, response_id):
+        data = s.CannedResponseUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        response = services.canned_response_update(response_id=response_id, user=request.user, **data.validated_data)
+        return Response(_canned_out(response))
+
+    @extend_schema(summary="Delete a canned response", request=None, responses={204: None, 404: OpenApiTypes.OBJECT})
+    def delete(self, request, response_id):
+        services.canned_response_delete(response_id=response_id, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SkillKeywordsView(APIView):

@@ -75,6 +75,7 @@ def _state_frames_many(agents: dict) -> dict:
             "status_reason": agent.status_reason,
             "presence": agent.presence,
             "presence_reason": agent.presence_reason,
+            "break_until": agent.break_until.isoformat() if agent.break_until else None,
             "open_tickets": open_tickets.get(pk, []),
             "wrap_ups": wrap_ups.get(pk, []),
         }
@@ -223,7 +224,12 @@ class AgentConsumer(FrameConsumer):
 
     async def on_presence(self, frame):
         agent = await database_sync_to_async(Agent.objects.get)(pk=self.agent_id)
-        await database_sync_to_async(presence_change)(agent=agent, status=frame.get("status"))
+        await database_sync_to_async(presence_change)(
+            agent=agent,
+            status=frame.get("status"),
+            reason=frame.get("reason") or "",
+            break_minutes=frame.get("minutes"),
+        )
 
     async def on_ack(self, frame):
         await database_sync_to_async(services.offer_mark_delivered)(offer_id=self._offer_id(frame), agent=self.agent)

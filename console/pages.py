@@ -24,7 +24,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from agents.models import Agent, PresenceInterval, Role
+from agents.models import Agent, PresenceInterval, Role, Skill
 from agents.permissions import role_required
 from agents.selectors import agent_for_user, agent_languages, agent_skills, notification_preferences
 from agents.services import agent_notification_preferences_set
@@ -32,6 +32,7 @@ from agents.shifts import RELEASE_CUTOFF, claim_problems, shifts_upcoming
 from core.time import utc_day_start
 from dispatch.models import Offer
 from dispatch.surge import surge_current
+from payouts.explanations import pay_line_explanation
 from payouts.models import PayLine, PayoutItem, PayoutItemLine, PayoutItemStatus
 from payouts.selectors import pay_line_list
 from payouts.services import period_bounds
@@ -232,6 +233,7 @@ PAY_LINE_KIND_LABELS = {
     "adjustment": gettext_lazy("Adjustment"),
     "earnings_floor_topup": gettext_lazy("Earnings floor top-up"),
     "shift_guarantee_topup": gettext_lazy("Shift guarantee top-up"),
+    "transfer_part": gettext_lazy("Your part before a transfer"),
 }
 
 
@@ -283,6 +285,7 @@ def agent_earnings(*, agent: Agent, weeks: int = 12, now: dt.datetime | None = N
             held = next((item for item in held_items if item.batch.period_start <= day <= item.batch.period_end), None)
         state = batch.status if batch is not None else ("held" if held is not None else "open")
         line.kind_label = PAY_LINE_KIND_LABELS.get(line.kind) or line.get_kind_display()
+        line.explanation_shown = pay_line_explanation(line)
         line.payout_state = state
         line.payout_label = PAYOUT_STATE_LABELS[state]
         line.payout_batch = batch
@@ -374,6 +377,37 @@ def _console_strings() -> dict:
         "iban_short": _("This IBAN is too short."),
         "saved": _("Saved."),
         "error_generic": _("Something went wrong. Please try again."),
+        "on_break": _("On a break"),
+        "no_new_work": _("No new work"),
+        "break": _("On a break"),
+        "waiting_break": _("You are on a break and receive no offers."),
+        "waiting_no_new_work": _("You finish the tickets you hold and receive no new offers."),
+        "break_left": _("On a break ({reason}): {time} left"),
+        "break_over": _("Your break ({reason}) is over. Back online when you are ready."),
+        "transfer_from": _("Transfer from {name}: {note}"),
+        "transfer_from_no_note": _("Transfer from {name}"),
+        "transfer_pending": _("Waiting for a colleague to accept… You keep the customer until then."),
+        "transferred": _("Your colleague accepted the transfer; the ticket is theirs now."),
+        "transfer_withdrawn": _("You withdrew the transfer; you keep the customer."),
+        "transfer_any_language": _("The customer's language"),
+        "note_added": _("Note added."),
+        "supervisor_note": _("A supervisor left a note on {customer}: {text}"),
+        "no_history": _("No earlier tickets in the last 90 days."),
+        "no_notes": _("No notes yet."),
+        "no_canned": _("No canned response matches."),
+        "outcomes": {
+            "solved": _("Solved"),
+            "not_solved": _("Not solved"),
+            "": _("No outcome"),
+        },
+        "statuses": {
+            "resolved": _("Resolved"),
+            "handed_back": _("Handed back to the bot"),
+            "cancelled": _("Cancelled"),
+            "assigned": _("Being served"),
+            "queued": _("Waiting"),
+            "offered": _("Waiting"),
+        },
         "reasons": {
             "customer_request": _("Customer asked for a person"),
             "negative_sentiment": _("Upset customer"),
@@ -401,6 +435,12 @@ def home(request):
             "loginUrl": reverse("login"),
             "preferences": notification_preferences(agent),
             "strings": _console_strings(),
+            "agentName": agent.display_name,
+            "presence": agent.presence,
+            "presenceReason": agent.presence_reason,
+            "breakUntil": agent.break_until.isoformat() if agent.break_until else None,
+            "transferLanguages": ["de", "en", "sv"],
+            "transferSkills": list(Skill.objects.order_by("code").values_list("code", flat=True)),
         },
         "nav": "home",
     }

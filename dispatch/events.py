@@ -11,12 +11,17 @@ from tickets.selectors import ticket_offer_payload
 def offer_frame(offer, *, now=None, language: str | None = None) -> dict:
     """The offer as the agent's socket shows it, `why` in `language` (default: the agent's own)."""
     now = now or timezone.now()
+    ticket = ticket_offer_payload(offer.ticket)
+    if offer.transfer_id is not None:
+        # A colleague's warm transfer: who sends it and why (their note).
+        transfer = offer.transfer
+        ticket["transfer"] = {"from": transfer.from_agent.display_name, "note": transfer.note}
     return {
         "type": "offer",
         "offer_id": str(offer.id),
         "expires_at": offer.expires_at.isoformat(),
         "remaining_seconds": max(0.0, round((offer.expires_at - now).total_seconds(), 1)),
-        "ticket": ticket_offer_payload(offer.ticket),
+        "ticket": ticket,
         "pay_estimate": {
             "amount": f"{offer.pay_estimate_amount:.2f}",
             "currency": offer.pay_estimate_currency,

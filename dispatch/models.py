@@ -44,6 +44,8 @@ class DispatchPolicy(models.Model):
     # After a resolve or hand-back the agent's slot stays taken this long for after-contact work (notes,
     # follow-ups), unless they say they are ready sooner. 0: free at once.
     wrap_up_seconds = models.PositiveIntegerField(default=30)
+    # How long a warm transfer waits for someone to accept it before the sender keeps the customer.
+    transfer_timeout_seconds = models.PositiveIntegerField(default=120)
 
     class Meta:
         constraints = [
@@ -56,6 +58,10 @@ class DispatchPolicy(models.Model):
             ),
             models.CheckConstraint(condition=Q(surge_min__lte=models.F("surge_max")), name="policy_surge_bounds"),
             models.CheckConstraint(condition=Q(wrap_up_seconds__lte=900), name="policy_wrap_up_range"),
+            models.CheckConstraint(
+                condition=Q(transfer_timeout_seconds__gte=10) & Q(transfer_timeout_seconds__lte=1800),
+                name="policy_transfer_timeout_range",
+            ),
         ]
         verbose_name_plural = "dispatch policies"
 
@@ -75,6 +81,56 @@ class WithdrawReason(models.TextChoices):
     EXPIRED = "expired"
     TAKEN = "taken"
     CANCELLED = "cancelled"
+
+
+class TransferStatus(models.TextChoices):
+    PENDING = "pending"  # offered (or waiting for someone free in the pool); the sender still holds it
+    ACCEPTED = "accepted"
+    DECLINED = "declined"  # the named agent said no
+    EXPIRED = "expired"  # nobody accepted within the policy's transfer_timeout_seconds
+    WITHDRAWN = "withdrawn"  # the sender took it back
+    CANCELLED = "cancelled"  # the ticket moved on otherwise: the customer left, resolved, requeued...
+
+
+# The documented limit of a transfer's note (README, OpenAPI).
+TRANSFER_NOTE_MAX_CHARS = 1000
+
+
+class Transfer(models.Model):
+    """A warm transfer: the holder asks a named agent, or the best free agent of a skill/language pool,
+    to take over. The sender keeps the ticket until someone accepts; the offers it makes are ordinary
+    offers (Offer.transfer). At most one pending transfer per ticket (the database's last word)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="transfers")
+    from_agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="+")
+    to_agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_language = models.CharField(max_length=2, blank=True)
+    to_skills = models.JSONField(default=list, blank=True)  # skill codes of the pool
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=TransferStatus.choices, default=TransferStatus.PENDING)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Why it ended without an accept, as the sender was told (English record).
+    end_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"], condition=Q(status="pending"), name="transfer_one_pending_per_ticket"
+            ),
+            models.CheckConstraint(
+                condition=Q(to_agent__isnull=False) | ~Q(to_language=""), name="transfer_has_a_target"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], name="transfer_pending_idx", condition=Q(status="pending")),
+        ]
+
+    def __str__(self):
+        return f"transfer {self.id} ({self.status})"
 
 
 class Offer(models.Model):
@@ -103,6 +159,8 @@ class Offer(models.Model):
     policy = models.ForeignKey(DispatchPolicy, on_delete=models.PROTECT, related_name="+")
     # Offers made together (fan-out) share a round; the first accept withdraws the rest as "taken".
     round_id = models.UUIDField(default=uuid.uuid4)
+    # Set when the offer is a colleague's warm transfer (the ticket stays assigned to them meanwhile).
+    transfer = models.ForeignKey(Transfer, null=True, blank=True, on_delete=models.CASCADE, related_name="offers")
 
     class Meta:
         constraints = [

@@ -3,8 +3,10 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from agents.serializers import LANGUAGE_CODES
 from core.rest import StrictSerializer
 from dispatch.escalation import validate_steps
+from dispatch.models import TRANSFER_NOTE_MAX_CHARS
 
 
 class DeclineSerializer(StrictSerializer):
@@ -122,6 +124,7 @@ POLICY_FIELDS = (
     "max_missed_offers_in_row",
     "default_skill_level",
     "wrap_up_seconds",
+    "transfer_timeout_seconds",
 )
 
 
@@ -145,6 +148,12 @@ class PolicyUpdateSerializer(StrictSerializer):
         max_value=900,
         required=False,
         help_text="After a resolve or hand-back, how long the agent's slot stays taken for notes (0: free at once).",
+    )
+    transfer_timeout_seconds = serializers.IntegerField(
+        min_value=10,
+        max_value=1800,
+        required=False,
+        help_text="How long a warm transfer waits for someone to accept it; then the sender keeps the customer.",
     )
     change_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
@@ -172,3 +181,52 @@ class PolicySerializer(serializers.Serializer):
     requeue_after_seconds = serializers.IntegerField()
     max_missed_offers_in_row = serializers.IntegerField()
     default_skill_level = serializers.IntegerField()
+    transfer_timeout_seconds = serializers.IntegerField()
+
+
+# ---------------------------------------------------------------- transfers
+
+
+class TransferTargetSerializer(StrictSerializer):
+    agent_id = serializers.UUIDField(required=False, help_text="A named colleague.")
+    skills = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=20, help_text="A pool's skills."
+    )
+    language = serializers.ChoiceField(
+        choices=LANGUAGE_CODES, required=False, help_text="A pool's language (default: the ticket's)."
+    )
+
+    def validate(self, attrs):
+        if "agent_id" in attrs and ({"skills", "language"} & set(attrs)):
+            raise serializers.ValidationError('Either {"agent_id"} or {"skills", "language"}, not both.')
+        if "agent_id" not in attrs and not ({"skills", "language"} & set(attrs)):
+            raise serializers.ValidationError("Name a colleague (agent_id) or a pool (skills and/or language).")
+        return attrs
+
+
+class TransferRequestSerializer(StrictSerializer):
+    to = TransferTargetSerializer()
+    note = serializers.CharField(
+        max_length=TRANSFER_NOTE_MAX_CHARS,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"Why, for the colleague (at most {TRANSFER_NOTE_MAX_CHARS} characters). Never sent to the bot.",
+    )
+
+
+class TransferSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    ticket_id = serializers.UUIDField()
+    status = serializers.CharField()
+    to = serializers.SerializerMethodField()
+    note = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_reason = serializers.CharField()
+
+    def get_to(self, transfer) -> dict:
+        if transfer.to_agent_id is not None:
+            return {"agent_id": str(transfer.to_agent_id), "display_name": transfer.to_agent.display_name}
+        return {"skills": transfer.to_skills, "language": transfer.to_language}

@@ -36,6 +36,7 @@ from dispatch.selectors import (
     dispatch_pool,
 )
 from dispatch.surge import surge_update
+from dispatch.transfers import transfer_accept_locked, transfer_offer_ended, transfers_end_for_ticket, transfers_sweep
 from tickets.lifecycle import IllegalTransition, ticket_transition
 from tickets.locks import ticket_lock
 from tickets.models import AssignmentEnd, Ticket, TicketStatus
@@ -120,28 +121,32 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                 if not Agent.objects.filter(pk=agent.pk, status=Agent.Status.ACTIVE).exists():
                     raise DomainError("not_active", "Your account is not active, so you cannot take new tickets.")
                 raise DomainError("at_capacity", "You are at your limit of open tickets; resolve one first.")
-            try:
-                ticket_transition(
-                    ticket=ticket,
-                    to=TicketStatus.ASSIGNED,
-                    from_statuses=[TicketStatus.OFFERED],
-                    now=now,
-                    assigned_agent=agent,
+            if offer.transfer_id is not None:
+                # A colleague's warm transfer: the ticket moves from them (dispatch.transfers).
+                transfer_accept_locked(offer=offer, agent=agent, ticket=ticket, now=now)
+            else:
+                try:
+                    ticket_transition(
+                        ticket=ticket,
+                        to=TicketStatus.ASSIGNED,
+                        from_statuses=[TicketStatus.OFFERED],
+                        now=now,
+                        assigned_agent=agent,
+                    )
+                    assignment_open(ticket=ticket, agent_id=agent.pk, now=now, offer=offer)
+                except (IllegalTransition, TicketHeld) as exc:
+                    raise OfferUnavailable(
+                        "The customer left, so the offer was withdrawn."
+                        if getattr(exc, "current", None) == TicketStatus.CANCELLED
+                        else "Another agent took this one."
+                    ) from exc
+                webhook_event_record(
+                    ticket=ticket, event="ticket.assigned", data={"agent": {"display_name": agent.display_name}}
                 )
-                assignment_open(ticket=ticket, agent_id=agent.pk, now=now, offer=offer)
-            except (IllegalTransition, TicketHeld) as exc:
-                raise OfferUnavailable(
-                    "The customer left, so the offer was withdrawn."
-                    if getattr(exc, "current", None) == TicketStatus.CANCELLED
-                    else "Another agent took this one."
-                ) from exc
             _withdraw_pending(ticket=ticket, reason=WithdrawReason.TAKEN)
             offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
             pushes.send_to_agent_on_commit(
                 agent.pk, {"type": "assigned", "offer_id": str(offer.pk), "ticket_id": str(ticket.pk)}
-            )
-            webhook_event_record(
-                ticket=ticket, event="ticket.assigned", data={"agent": {"display_name": agent.display_name}}
             )
             return offer
     except IntegrityError as exc:
@@ -176,6 +181,8 @@ def offer_decline(*, offer_id, agent: Agent, reason: str = "") -> Offer:
             offer.refresh_from_db()
             raise OfferUnavailable(_unavailable_message(offer))
         Agent.objects.filter(pk=agent.pk).update(has_pending_offer=False, missed_offers_in_row=0)
+        if offer.transfer_id is not None:
+            transfer_offer_ended(offer=offer, ticket=ticket, declined=True, now=now)
         _requeue_if_unoffered(ticket)
         agent_dispatch_on_commit(agent_id=agent.pk)
         offer.refresh_from_db()
@@ -212,8 +219,10 @@ def offer_expire(*, offer_id) -> bool:
         offer.refresh_from_db()
         _release_offer_slot(offer.agent_id)
         events.offer_withdrawn_push(agent_id=offer.agent_id, offer_id=offer.pk, reason=WithdrawReason.EXPIRED)
-        if offer.delivered_at is not None:
+        if offer.delivered_at is not None and offer.transfer_id is None:
             _count_missed_offer(offer.agent)
+        if offer.transfer_id is not None:
+            transfer_offer_ended(offer=offer, ticket=ticket, declined=False, now=now)
         _requeue_if_unoffered(ticket)
         return True
 
@@ -248,9 +257,11 @@ def _withdraw_pending(*, ticket: Ticket, reason: str) -> int:
 
 
 def offers_withdraw_for_ticket(*, ticket: Ticket, reason: str) -> int:
-    """Withdraw every pending offer of `ticket` (the customer left: reason "cancelled")."""
+    """Withdraw every pending offer of `ticket` (the customer left: reason "cancelled"); a pending
+    transfer of it ends too (the ticket moved on)."""
     with transaction.atomic():
         ticket_lock(ticket_id=ticket.pk)
+        transfers_end_for_ticket(ticket=ticket)
         return _withdraw_pending(ticket=ticket, reason=reason)
 
 
@@ -290,6 +301,7 @@ def ticket_return_to_queue(*, ticket: Ticket, reason: str, now=None):
     the ticket is not assigned."""
     now = now or timezone.now()
     holder_id = ticket.assigned_agent_id
+    transfers_end_for_ticket(ticket=ticket, now=now)
     ticket_transition(
         ticket=ticket,
         to=TicketStatus.QUEUED,
@@ -361,6 +373,7 @@ def dispatch_sweep() -> dict:
     result = {
         "expired": offers_expire_overdue(),
         "orphans_requeued": tickets_requeue_orphaned(),
+        **transfers_sweep(),
     }
     result["surge"] = str(surge_update(policy=policy))
     # The median moves slowly and scanning the whole online pool is not free: every 30 s is enough.

@@ -97,6 +97,7 @@ class PayLineKind(models.TextChoices):
     ADJUSTMENT = "adjustment"
     EARNINGS_FLOOR_TOPUP = "earnings_floor_topup", "Earnings floor top-up"
     SHIFT_GUARANTEE_TOPUP = "shift_guarantee_topup", "Shift guarantee top-up"
+    TRANSFER_PART = "transfer_part", "Your part before a transfer"
 
 
 # Kinds written at most once per ticket (by the pay task, or the CSAT bonus).
@@ -111,6 +112,7 @@ ONCE_PER_TICKET_KINDS = [
 # Earnings the floor compares against: pay for work, not bonuses or earlier floor top-ups. A shift
 # guarantee top-up counts as earnings, so the floor never pays the same shortfall a second time.
 FLOOR_EARNING_KINDS = [
+    PayLineKind.TRANSFER_PART,
     PayLineKind.BASE,
     PayLineKind.TIME,
     PayLineKind.PREMIUM,
@@ -122,6 +124,7 @@ FLOOR_EARNING_KINDS = [
 # Ticket earnings a shift's hourly guarantee compares against: pay for the work itself (the offered
 # estimate's top-up included), not quality bonuses, adjustments or other top-ups.
 SHIFT_GUARANTEE_EARNING_KINDS = [
+    PayLineKind.TRANSFER_PART,
     PayLineKind.BASE,
     PayLineKind.TIME,
     PayLineKind.PREMIUM,
@@ -196,6 +199,18 @@ class TicketPay(models.Model):
     after_contact_seconds = models.PositiveIntegerField()
     work_started_at = models.DateTimeField()
     work_ended_at = models.DateTimeField(db_index=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+
+class AssignmentPartPay(models.Model):
+    """The "paid" marker of one agent's part of a ticket they passed on (a warm transfer): its unique
+    assignment makes that part paid exactly once. The ticket's own pay (TicketPay) pays the final holder
+    for their part; each agent is paid for the time they were engaged."""
+
+    assignment = models.OneToOneField(
+        "tickets.Assignment", on_delete=models.PROTECT, primary_key=True, related_name="part_pay"
+    )
+    pay_line = models.OneToOneField(PayLine, on_delete=models.PROTECT, related_name="+")
     computed_at = models.DateTimeField(default=timezone.now)
 
 

@@ -30,6 +30,7 @@ from payouts.guarantees import shift_guarantee_close_due
 from payouts.models import (
     FLOOR_EARNING_KINDS,
     PAYABLE_STATUSES,
+    AssignmentPartPay,
     EarningsPeriodClose,
     PayLine,
     PayLineKind,
@@ -37,7 +38,7 @@ from payouts.models import (
     ShiftGuaranteeClose,
     TicketPay,
 )
-from tickets.models import Assignment, Ticket
+from tickets.models import Assignment, AssignmentEnd, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +312,7 @@ def _paid_assignment(ticket):
     )
 
 
-def _line(*, agent_id, ticket, kind, amount, card, explanation, inputs, **extra) -> PayLine:
+def _line(*, agent_id, kind, amount, card, explanation, inputs, ticket=None, **extra) -> PayLine:
     return PayLine(
         agent_id=agent_id,
         ticket=ticket,
@@ -402,6 +403,9 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
         f"{formula.minutes_text(after_minutes)} min after-contact"
     )
     agent_id = ticket.assigned_agent_id
+    if Assignment.objects.filter(ticket=ticket, end_reason=AssignmentEnd.TRANSFERRED).exists():
+        # A colleague passed the customer on: this pay is for the receiver's own part only.
+        engaged_text += "; your part since you took over the transfer, the sender is paid for theirs"
     lines = [
         _line(
             agent_id=agent_id,
@@ -470,6 +474,63 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
     PayLine.objects.bulk_create(lines)
     _quality_bonus_write(ticket=ticket, card=card)
     return pay
+
+
+def transfer_part_pay(*, assignment: Assignment) -> PayLine | None:
+    """Pay the sender of an accepted warm transfer for their own part: the time they were engaged with
+    the customer, at the rate card's per-minute rate with the surge their offer promised. The base and
+    premiums go with the ticket to whoever finishes it (ticket_pay_compute pays that agent's own part).
+    Written exactly once per assignment (the AssignmentPartPay marker's primary key); None when paid
+    already. Runs in the caller's transaction (the accept of the transfer)."""
+    if AssignmentPartPay.objects.filter(assignment_id=assignment.pk).exists():
+        return None
+    card = rate_card_in_force(at=assignment.started_at)
+    surge = max(Decimal("1.00"), Decimal(assignment.pay_surge or 1))
+    engaged_seconds = max(0, int((assignment.ended_at - assignment.started_at).total_seconds()))
+    minutes = (Decimal(engaged_seconds) / 60).quantize(formula.PAID_MINUTE, rounding=ROUND_HALF_UP)
+    time_amount = formula.money(minutes * card.rate_per_minute)
+    surge_amount = formula.money(time_amount * (surge - 1))
+    amount = time_amount + surge_amount
+    cur = card.currency
+    explanation = (
+        f"Your part before you transferred the customer: {formula.minutes_text(minutes)} min engaged at "
+        f"{formula.money_rate(card.rate_per_minute)} = {time_amount} {cur}"
+    )
+    if surge_amount:
+        explanation += f"; surge x{formula.fmt(surge)} adds {surge_amount} {cur}"
+    explanation += (
+        f"; total {amount} {cur}. Each agent is paid for their own engaged time; the base and premiums go to "
+        "the agent who finishes the ticket."
+    )
+    inputs = {
+        "rate_card_id": card.pk,
+        "rate_card_version": card.version,
+        "assignment_id": str(assignment.pk),
+        "assigned_at": assignment.started_at.isoformat(),
+        "ended_at": assignment.ended_at.isoformat(),
+        "engaged_seconds": engaged_seconds,
+        "minutes": str(minutes),
+        "rate_per_minute": str(card.rate_per_minute),
+        "surge": str(surge),
+        "time": str(time_amount),
+        "surge_amount": str(surge_amount),
+    }
+    try:
+        with transaction.atomic():
+            line = _line(
+                agent_id=assignment.agent_id,
+                ticket_id=assignment.ticket_id,
+                kind=PayLineKind.TRANSFER_PART,
+                amount=amount,
+                card=card,
+                explanation=explanation,
+                inputs=inputs,
+            )
+            line.save()
+            AssignmentPartPay.objects.create(assignment_id=assignment.pk, pay_line=line)
+    except IntegrityError:
+        return None
+    return line
 
 
 def _quality_bonus_write(*, ticket, card: RateCard) -> PayLine | None:

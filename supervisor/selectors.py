@@ -145,19 +145,23 @@ AGENT_STATES: dict[str, Q] = {
     "available": _ONLINE & Q(has_pending_offer=False, has_capacity=True),
     "reconnecting": _ACTIVE & Q(presence=Agent.Presence.ONLINE, open_sockets=0),
     "away": _ACTIVE & Q(presence=Agent.Presence.AWAY),
+    "on_break": _ACTIVE & Q(presence=Agent.Presence.BREAK),
+    "no_new_work": _ACTIVE & Q(presence=Agent.Presence.NO_NEW_WORK),
     "offline_console_open": _ACTIVE & Q(presence=Agent.Presence.OFFLINE, open_sockets__gt=0),
     "offline": _ACTIVE & Q(presence=Agent.Presence.OFFLINE, open_sockets=0),
     "pending_approval": Q(status=Agent.Status.PENDING),
     "suspended": Q(status=Agent.Status.SUSPENDED),
 }
 ONLINE_STATES = ("offer_pending", "busy", "available")
-ACTIVE_STATES = (*ONLINE_STATES, "reconnecting", "away", "offline_console_open", "offline")
+ACTIVE_STATES = (*ONLINE_STATES, "reconnecting", "away", "on_break", "no_new_work", "offline_console_open", "offline")
 AGENT_STATE_LABELS = {
     "offer_pending": _("with an offer pending"),
     "busy": _("at capacity (busy)"),
     "available": _("free"),
     "reconnecting": _("reconnecting"),
     "away": _("away"),
+    "on_break": _("on a break"),
+    "no_new_work": _("finishing, no new work"),
     "offline_console_open": _("offline with the console open"),
     "offline": _("offline"),
     "pending_approval": _("waiting for approval"),
@@ -240,9 +244,13 @@ BOARD_DEFINITIONS = {
             "offered nothing until they are back."
         ),
         "away": _("Active, chose away: offered nothing."),
+        "on_break": _("Active, on a break they chose (with a reason and a planned end): offered nothing."),
+        "no_new_work": _("Active, finishing the tickets they hold and asking for no new work: offered nothing."),
         "offline_console_open": _("Active, chose offline but a console is still open: offered nothing."),
         "offline": _("Active, offline, no console open."),
-        "active": _("Allowed to work: online + reconnecting + away + offline (console open or not)."),
+        "active": _(
+            "Allowed to work: online + reconnecting + away + on a break + no new work + offline (console open or not)."
+        ),
         "pending_approval": _("Registered, waiting for a supervisor's approval."),
         "suspended": _("Suspended by a supervisor: offered nothing until reinstated."),
         "registered": _("Every agent account: active + waiting for approval + suspended."),

@@ -338,3 +338,50 @@ class CoachingGroupSent(models.Model):
 
     def __str__(self):
         return f"{self.topic or '-'} / {self.reason} sent {self.sent_at:%Y-%m-%d}"
+# The documented limits (README, OpenAPI).
+NOTE_MAX_CHARS = 2000
+CANNED_TITLE_MAX_CHARS = 100
+CANNED_TEXT_MAX_CHARS = 2000
+# What a canned response may ask to be filled in when it is inserted; any other {name} is refused.
+CANNED_PLACEHOLDERS = ("customer_name", "agent_name")
+
+
+class TicketNote(models.Model):
+    """An internal note on a ticket: for whoever holds it later and for supervisors. Never sent to the
+    bot platform (no webhook carries it) and never in anything the integration can read."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey("agents.User", on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["ticket", "at"], name="note_ticket_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(text=""), name="note_not_empty"),
+        ]
+
+
+class CannedResponse(models.Model):
+    """A prepared reply an agent inserts and edits before sending: shared ones (owner empty) are managed by
+    supervisors per language, personal ones by their agent."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        "agents.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="canned_responses"
+    )
+    language = models.CharField(max_length=2)
+    title = models.CharField(max_length=CANNED_TITLE_MAX_CHARS)
+    text = models.TextField()
+    created_by = models.ForeignKey("agents.User", on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        indexes = [models.Index(fields=["language", "owner"], name="canned_language_owner_idx")]
+
+    @property
+    def shared(self) -> bool:
+        return self.owner_id is None

@@ -9,7 +9,16 @@ from django.utils import timezone
 
 from agents.models import Skill
 from tickets.conversations import earlier_escalation_payload, earlier_escalations
-from tickets.models import Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus, WebhookDelivery
+from tickets.models import (
+    CannedResponse,
+    Message,
+    SkillKeywordRule,
+    Ticket,
+    TicketNote,
+    TicketSkill,
+    TicketStatus,
+    WebhookDelivery,
+)
 from tickets.triage import DEFAULT_SKILL_KEYWORDS
 
 THROUGHPUT_WINDOW = dt.timedelta(minutes=15)
@@ -275,3 +284,79 @@ def skill_keyword_rules_list() -> list[dict]:
 
 def skill_keyword_rules_in_force() -> dict[str, list[str]]:
     return {rule["skill"]: rule["keywords"] for rule in skill_keyword_rules_list() if rule["keywords"]}
+
+
+# ---------------------------------------------------------------- the agent's workspace: notes, history, canned
+
+HISTORY_DAYS = 90
+HISTORY_LIMIT = 20
+
+
+def _author_name(user) -> str:
+    agent = getattr(user, "agent", None)
+    return agent.display_name if agent is not None else user.get_username()
+
+
+def note_payload(note: TicketNote) -> dict:
+    """A note as agents and supervisors read it: the author by display name and role, never an id."""
+    return {
+        "id": str(note.id),
+        "author": {"display_name": _author_name(note.author), "role": note.author.role},
+        "text": note.text,
+        "at": note.at,
+    }
+
+
+def ticket_notes(*, ticket: Ticket) -> list[dict]:
+    notes = TicketNote.objects.filter(ticket=ticket).select_related("author__agent").order_by("at", "id")
+    return [note_payload(note) for note in notes]
+
+
+def customer_history(*, ticket: Ticket, now=None) -> list[dict]:
+    """The same customer's earlier tickets (same integration and customer ref, last HISTORY_DAYS days),
+    newest first, with outcome, the agent's display name and the notes left on them."""
+    now = now or timezone.now()
+    earlier = (
+        Ticket.objects.filter(
+            integration_id=ticket.integration_id,
+            customer_ref=ticket.customer_ref,
+            created_at__gte=now - dt.timedelta(days=HISTORY_DAYS),
+            created_at__lte=ticket.created_at,
+        )
+        .exclude(pk=ticket.pk)
+        .select_related("assigned_agent")
+        .prefetch_related(Prefetch("notes", queryset=TicketNote.objects.select_related("author__agent")))
+        .order_by("-created_at")[:HISTORY_LIMIT]
+    )
+    return [
+        {
+            "id": str(t.pk),
+            "created_at": t.created_at,
+            "status": t.status,
+            "outcome": t.outcome,
+            "summary": t.summary,
+            "language": t.language,
+            "agent": {"display_name": t.assigned_agent.display_name} if t.assigned_agent_id else None,
+            "resolution_notes": t.resolution_notes,
+            "notes": [note_payload(note) for note in t.notes.all()],
+        }
+        for t in earlier
+    ]
+
+
+def canned_response_list(*, user, language: str | None = None) -> QuerySet[CannedResponse]:
+    """An agent: the shared ones and their own; a supervisor: the shared ones. Optionally of `language`."""
+    responses = CannedResponse.objects.all()
+    if user.role == "supervisor":
+        responses = responses.filter(owner__isnull=True)
+    else:
+        responses = responses.filter(Q(owner__isnull=True) | Q(owner__user=user))
+    if language:
+        responses = responses.filter(language=language)
+    return responses.order_by("owner", "title", "id")
+
+
+def canned_fill(text: str, *, ticket: Ticket | None, agent_name: str) -> str:
+    """The text with {customer_name} and {agent_name} filled in (the customer's as the bot named them)."""
+    customer = (ticket.customer_display_name if ticket is not None else "") or ""
+    return text.replace("{customer_name}", customer).replace("{agent_name}", agent_name)

@@ -13,7 +13,14 @@ from rest_framework import serializers
 from agents.models import Skill
 from agents.serializers import LANGUAGE_CODES
 from core.rest import StrictSerializer
-from tickets.models import ConversationOutcome, CustomerTier, EscalationReason
+from tickets.models import (
+    CANNED_TEXT_MAX_CHARS,
+    CANNED_TITLE_MAX_CHARS,
+    NOTE_MAX_CHARS,
+    ConversationOutcome,
+    CustomerTier,
+    EscalationReason,
+)
 
 MAX_TRANSCRIPT_ENTRIES = 200
 MAX_TRANSCRIPT_TEXT_BYTES = 64 * 1024
@@ -368,3 +375,48 @@ class WebhookDeliverySerializer(serializers.Serializer):
     last_error = serializers.CharField()
     delivered_at = serializers.DateTimeField(allow_null=True)
     body = serializers.CharField(help_text="The exact JSON body sent.")
+
+
+# ---------------------------------------------------------------- notes and canned responses
+
+
+class NoteCreateSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=NOTE_MAX_CHARS, help_text=f"At most {NOTE_MAX_CHARS} characters.")
+
+
+class NoteAuthorSerializer(serializers.Serializer):
+    display_name = serializers.CharField()
+    role = serializers.CharField()
+
+
+class NoteSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    author = NoteAuthorSerializer()
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class CannedResponseCreateSerializer(StrictSerializer):
+    title = serializers.CharField(max_length=CANNED_TITLE_MAX_CHARS)
+    text = serializers.CharField(
+        max_length=CANNED_TEXT_MAX_CHARS,
+        help_text="{customer_name} and {agent_name} are filled in when inserted; any other {placeholder} is refused.",
+    )
+    language = serializers.ChoiceField(choices=LANGUAGE_CODES)
+
+
+class CannedResponseUpdateSerializer(StrictSerializer):
+    title = serializers.CharField(max_length=CANNED_TITLE_MAX_CHARS, required=False)
+    text = serializers.CharField(max_length=CANNED_TEXT_MAX_CHARS, required=False)
+    language = serializers.ChoiceField(choices=LANGUAGE_CODES, required=False)
+
+
+class CannedResponseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    language = serializers.CharField()
+    shared = serializers.BooleanField()
+    filled = serializers.CharField(
+        required=False, help_text="With ?ticket=<id> (a ticket you hold): the text with its placeholders filled in."
+    )

@@ -5,6 +5,7 @@ commit (core.events, tickets.webhooks). What a verb also does in other apps (off
 agent, withdraw offers) is composed one layer up, in actions.tickets.
 """
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,8 +22,22 @@ from tickets import triage
 from tickets.conversations import conversation_id_check
 from tickets.lifecycle import OPEN_STATUSES, ticket_transition
 from tickets.locks import ticket_lock
-from tickets.models import Assignment, AssignmentEnd, Message, SkillKeywordRule, Ticket, TicketSkill, TicketStatus
-from tickets.selectors import message_payload, skill_keyword_rules_in_force
+from tickets.models import (
+    CANNED_PLACEHOLDERS,
+    CANNED_TEXT_MAX_CHARS,
+    CANNED_TITLE_MAX_CHARS,
+    NOTE_MAX_CHARS,
+    Assignment,
+    AssignmentEnd,
+    CannedResponse,
+    Message,
+    SkillKeywordRule,
+    Ticket,
+    TicketNote,
+    TicketSkill,
+    TicketStatus,
+)
+from tickets.selectors import message_payload, note_payload, skill_keyword_rules_in_force
 from tickets.webhooks import webhook_event_record
 
 S = TicketStatus
@@ -317,6 +332,25 @@ def ticket_conversation_end(
     return assignment
 
 
+def ticket_holder_change(
+    *, ticket: Ticket, from_agent_id, to_agent_id, now, offer=None
+) -> tuple[Assignment | None, Assignment]:
+    """A warm transfer is accepted: the ticket stays assigned and moves from `from_agent_id` to
+    `to_agent_id`. The sender's assignment ends ("transferred", their slot free at once) and the
+    receiver's opens. A conditional UPDATE on (assigned, held by the sender), so a ticket that moved on
+    meanwhile (cancelled, resolved, requeued) refuses with NotYourTicket-like 409 (TicketHeld) and the
+    caller's transaction rolls back. The receiver's capacity is the caller's to claim. Call with the
+    ticket row locked. Returns (the sender's ended assignment, the receiver's new one)."""
+    moved = Ticket.objects.filter(pk=ticket.pk, status=S.ASSIGNED, assigned_agent_id=from_agent_id).update(
+        assigned_agent_id=to_agent_id
+    )
+    if not moved:
+        raise TicketHeld()
+    ended = assignment_end(ticket=ticket, reason=AssignmentEnd.TRANSFERRED, now=now)
+    ticket.assigned_agent_id = to_agent_id
+    return ended, assignment_open(ticket=ticket, agent_id=to_agent_id, now=now, offer=offer)
+
+
 def ticket_cancel(*, ticket: Ticket, now) -> int | None:
     """The customer left: the ticket is cancelled, and whoever held it stops at once (no wrap-up: there is
     nobody to write to). Returns the previous holder's id. Call with the ticket row locked; the caller
@@ -347,3 +381,107 @@ def ticket_csat_record(*, ticket: Ticket, score: int, comment: str = "") -> Tick
         csat_sum=F("csat_sum") + score, csat_count=F("csat_count") + 1
     )
     return ticket
+
+
+# ---------------------------------------------------------------- internal notes
+
+
+@transaction.atomic
+def note_add(*, ticket: Ticket, author, text: str) -> TicketNote:
+    """An internal note on `ticket` by its holder (while serving it or in the wrap-up after) or by a
+    supervisor (any ticket). A supervisor's note on a live ticket reaches the holder at once (a `note`
+    frame). Notes are never sent to the bot platform. Refused: empty or over NOTE_MAX_CHARS (400), an
+    agent who does not hold the ticket (404)."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput({"text": ["A note needs some text."]})
+    if len(text) > NOTE_MAX_CHARS:
+        raise InvalidInput({"text": [f"A note is at most {NOTE_MAX_CHARS} characters."]})
+    is_supervisor = author.role == "supervisor"
+    if not is_supervisor:
+        agent = getattr(author, "agent", None)
+        holds = (
+            agent is not None
+            and ticket.assigned_agent_id == agent.pk
+            and (ticket.status == S.ASSIGNED or (ticket.status in (S.RESOLVED, S.HANDED_BACK) and not ticket.closed_at))
+        )
+        if not holds:
+            raise NotFound("No such ticket among yours.")
+    note = TicketNote.objects.create(ticket=ticket, author=author, text=text, at=timezone.now())
+    if is_supervisor and ticket.status == S.ASSIGNED and ticket.assigned_agent_id is not None:
+        payload = note_payload(note)
+        send_to_agent_on_commit(
+            ticket.assigned_agent_id,
+            {"type": "note", "ticket_id": str(ticket.pk), "note": {**payload, "at": payload["at"].isoformat()}},
+        )
+    return note
+
+
+# ---------------------------------------------------------------- canned responses
+
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def _canned_values(*, title: str | None, text: str | None) -> dict:
+    problems: dict = {}
+    values = {}
+    if title is not None:
+        title = title.strip()
+        if not title or len(title) > CANNED_TITLE_MAX_CHARS:
+            problems["title"] = [f"A title of 1 to {CANNED_TITLE_MAX_CHARS} characters."]
+        values["title"] = title
+    if text is not None:
+        if not text.strip() or len(text) > CANNED_TEXT_MAX_CHARS:
+            problems["text"] = [f"A text of 1 to {CANNED_TEXT_MAX_CHARS} characters."]
+        unknown = sorted({name for name in PLACEHOLDER.findall(text) if name not in CANNED_PLACEHOLDERS})
+        if unknown:
+            known = " and ".join("{" + name + "}" for name in CANNED_PLACEHOLDERS)
+            problems.setdefault("text", []).append(
+                f"Unknown placeholder {', '.join('{' + name + '}' for name in unknown)}: only {known} are filled in."
+            )
+        values["text"] = text
+    if problems:
+        raise InvalidInput(problems)
+    return values
+
+
+def _canned_owned_by(*, response_id, user) -> CannedResponse:
+    """The canned response `user` may change: a supervisor the shared ones, an agent their own."""
+    responses = CannedResponse.objects.filter(pk=response_id)
+    if user.role == "supervisor":
+        responses = responses.filter(owner__isnull=True)
+    else:
+        responses = responses.filter(owner__user=user)
+    response = responses.first()
+    if response is None:
+        raise NotFound("No such canned response of yours.")
+    return response
+
+
+@transaction.atomic
+def canned_response_create(*, user, language: str, title: str, text: str) -> CannedResponse:
+    """A supervisor's shared canned response (for every agent of `language`), or an agent's own."""
+    values = _canned_values(title=title, text=text)
+    owner = None if user.role == "supervisor" else user.agent
+    response = CannedResponse.objects.create(owner=owner, language=language, created_by=user, **values)
+    audit_record(actor=user, action="canned_response.created", subject=response, data={"shared": owner is None})
+    return response
+
+
+@transaction.atomic
+def canned_response_update(*, response_id, user, **changes) -> CannedResponse:
+    response = _canned_owned_by(response_id=response_id, user=user)
+    values = _canned_values(title=changes.get("title"), text=changes.get("text"))
+    if changes.get("language"):
+        values["language"] = changes["language"]
+    for name, value in values.items():
+        setattr(response, name, value)
+    response.save()
+    return response
+
+
+@transaction.atomic
+def canned_response_delete(*, response_id, user) -> None:
+    response = _canned_owned_by(response_id=response_id, user=user)
+    audit_record(actor=user, action="canned_response.deleted", subject=response, data={"title": response.title})
+    response.delete()

@@ -2,7 +2,8 @@
 
 Each example starts from an empty database with a handful of agents and runs a random sequence of every
 verb the platform has: escalate, dispatch, ack, accept, decline, expire, the customer cancelling,
-resolve, hand back, wrap-up (ended by the agent or by its timer), supervisor requeue / reassign /
+resolve, hand back, warm transfers (to a named agent or a pool; accepted, declined, expired,
+withdrawn), wrap-up (ended by the agent or by its timer), supervisor requeue / reassign /
 cancel, agents connecting, disconnecting, going online or offline, being gone too long, suspend /
 reinstate, policy changes, and the pay sweep. Each verb is driven through the services the API, the
 sockets and the tasks call; time passing (an offer's or a wrap-up's deadline, an agent gone for long) is
@@ -15,7 +16,9 @@ After every step the invariants hold:
 - an agent's `active_tickets` equals the tickets they hold (assigned, or resolved / handed back and
   still in wrap-up) and never exceeds `max_concurrent`;
 - `has_pending_offer` equals having a pending offer; an offered ticket has a pending offer and no
-  other ticket has one;
+  other ticket has one, except the transfer offers of an assigned ticket with a pending transfer;
+- a ticket has at most one pending transfer, and its sender still holds the ticket; each accepted
+  transfer's sender is paid for their part exactly once;
 - an offer, once answered, never changes again;
 - every queued ticket with an eligible free agent is offered within one dispatch pass;
 - each finished ticket that an agent held has its pay written exactly once (after the pay sweep), and
@@ -35,7 +38,7 @@ import pytest
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
@@ -45,9 +48,10 @@ from agents.models import Agent, AgentLanguage, AgentSkill
 from agents.services import agent_reinstate, agent_suspend
 from core.errors import DomainError
 from dispatch import services as dispatch
-from dispatch.models import Offer, OfferStatus
+from dispatch.models import Offer, OfferStatus, Transfer, TransferStatus
 from dispatch.policy import policy_current
-from payouts.models import PayLine, TicketPay
+from dispatch.transfers import transfer_create, transfer_withdraw, transfers_sweep
+from payouts.models import AssignmentPartPay, PayLine, TicketPay
 from payouts.services import ticket_pay_compute
 from tests.factories import AgentFactory, UserFactory, integration_with_token, set_policy
 from tickets.models import Assignment, Ticket, TicketStatus
@@ -66,6 +70,8 @@ AGENTS = [
     {"languages": ["en", "de"], "skills": {}, "max_concurrent": 1},
 ]
 TABLES = [
+    "payouts_assignmentpartpay",
+    "dispatch_transfer",
     "payouts_payline",
     "payouts_ticketpay",
     "tickets_webhookdelivery",
@@ -231,14 +237,26 @@ class TicketLifeModel(RuleBasedStateMachine):
             return
         agent = Agent.objects.get(pk=offer.agent_id)
         if answer == "accept":
+            ticket = Ticket.objects.get(pk=offer.ticket_id)
+            if offer.transfer_id is None:
+                open_to_take = ticket.status == S.OFFERED
+            else:  # a colleague's transfer: still pending, and the colleague still holds the ticket
+                transfer = Transfer.objects.get(pk=offer.transfer_id)
+                open_to_take = (
+                    transfer.status == TransferStatus.PENDING
+                    and ticket.status == S.ASSIGNED
+                    and ticket.assigned_agent_id == transfer.from_agent_id
+                )
             may = (
                 offer.expires_at > timezone.now()
                 and agent.status == Agent.Status.ACTIVE
                 and agent.active_tickets < agent.max_concurrent
-                and Ticket.objects.get(pk=offer.ticket_id).status == S.OFFERED
+                and open_to_take
             )
             if may:  # whatever happened to the ticket before: requeued, reassigned, declined...
                 dispatch.offer_accept(offer_id=offer.pk, agent=agent)
+                if offer.transfer_id is not None:
+                    event("a transfer accepted")  # --hypothesis-show-statistics shows the paths taken
                 ticket = Ticket.objects.get(pk=offer.ticket_id)
                 assert (ticket.status, ticket.assigned_agent_id) == (S.ASSIGNED, agent.pk)
             else:
@@ -272,6 +290,90 @@ class TicketLifeModel(RuleBasedStateMachine):
         else:
             tickets.ticket_resolve(ticket_id=ticket.pk, agent=holder, outcome="solved")
         self.system_reacts()
+
+    @rule(pick=PICK, who=PICK, to_pool=st.sampled_from([None, "de", "en"]))
+    def agent_transfers(self, pick, who, to_pool):
+        """The holder asks a named colleague, or a language pool, to take the customer over."""
+        ticket = self.ticket_in(pick, [S.ASSIGNED])
+        if ticket is None:
+            # Assigned tickets are rare among random steps: an agent takes an offer first, so that
+            # transfers are exercised often.
+            takeable = [
+                offer
+                for offer in Offer.objects.filter(status=OfferStatus.PENDING, transfer__isnull=True)
+                .select_related("agent")
+                .order_by("ticket__external_id", "agent__display_name")
+                if offer.agent.status == Agent.Status.ACTIVE and offer.agent.active_tickets < offer.agent.max_concurrent
+            ]
+            if not takeable:
+                return
+            offer = takeable[pick % len(takeable)]
+            dispatch.offer_accept(offer_id=offer.pk, agent=offer.agent)
+            ticket = Ticket.objects.get(pk=offer.ticket_id)
+        sender = ticket.assigned_agent
+        waiting = Transfer.objects.filter(ticket=ticket, status=TransferStatus.PENDING).exists()
+        if to_pool is None:
+            target = self.agent(who)
+            to = {"agent_id": target.pk}
+            may = not waiting and target.pk != sender.pk and target in _free_and_eligible(ticket)
+        else:
+            to = {"language": to_pool}
+            someone = (
+                Agent.objects.filter(status=Agent.Status.ACTIVE, language_rows__code=to_pool)
+                .exclude(pk=sender.pk)
+                .exists()
+            )
+            may = not waiting and someone
+        call = lambda: self.in_transaction(  # noqa: E731
+            lambda: transfer_create(ticket=Ticket.objects.get(pk=ticket.pk), sender=sender, to=to, note="over to you")
+        )
+        if not may:
+            self.expect_refusal(call)
+            event("a transfer refused")
+            return
+        call()
+        event("a transfer asked for")
+        ticket.refresh_from_db()
+        assert (ticket.status, ticket.assigned_agent_id) == (S.ASSIGNED, sender.pk)  # kept until accepted
+        assert Transfer.objects.filter(ticket=ticket, status=TransferStatus.PENDING).count() == 1
+        self.system_reacts()
+
+    @rule(pick=PICK, by=st.sampled_from(["sender", "stranger", "timeout"]))
+    def transfer_ends(self, pick, by):
+        """The sender withdraws a pending transfer, a stranger tries to, or its time runs out (the sweep)."""
+        ids = list(
+            Transfer.objects.filter(status=TransferStatus.PENDING)
+            .order_by("ticket__external_id")
+            .values_list("pk", flat=True)
+        )
+        if not ids:
+            return
+        transfer = Transfer.objects.select_related("ticket", "from_agent").get(pk=ids[pick % len(ids)])
+        if by == "timeout":
+            Transfer.objects.filter(pk=transfer.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+            assert transfers_sweep()["transfers_expired"] == 1
+            assert Transfer.objects.get(pk=transfer.pk).status == TransferStatus.EXPIRED
+        elif by == "stranger":
+            stranger = next(a for a in self.agents if a.pk != transfer.from_agent_id)
+            self.expect_refusal(
+                lambda: self.in_transaction(lambda: transfer_withdraw(ticket=transfer.ticket, sender=stranger))
+            )
+            return
+        else:
+            self.in_transaction(lambda: transfer_withdraw(ticket=transfer.ticket, sender=transfer.from_agent))
+            assert Transfer.objects.get(pk=transfer.pk).status == TransferStatus.WITHDRAWN
+        assert not Offer.objects.filter(transfer=transfer, status=OfferStatus.PENDING).exists()
+        ticket = Ticket.objects.get(pk=transfer.ticket_id)
+        assert (ticket.status, ticket.assigned_agent_id) == (S.ASSIGNED, transfer.from_agent_id)
+        self.system_reacts()
+
+    @staticmethod
+    def in_transaction(call):
+        """The actions layer's transaction around a dispatch.transfers verb (actions.transfers)."""
+        from django.db import transaction
+
+        with transaction.atomic():
+            return call()
 
     @rule(pick=PICK, by_timer=st.booleans())
     def wrap_up_ends(self, pick, by_timer):
@@ -411,9 +513,26 @@ class TicketLifeModel(RuleBasedStateMachine):
         for agent in Agent.objects.all():
             assert by_agent[agent.pk] <= 1
             assert agent.has_pending_offer == (by_agent[agent.pk] == 1), f"{agent}: flag {agent.has_pending_offer}"
+        by_ticket = set(pending.filter(transfer__isnull=True).values_list("ticket_id", flat=True))
         for ticket in Ticket.objects.all():
             has_pending = ticket.pk in by_ticket
             assert has_pending == (ticket.status == S.OFFERED), f"{ticket.external_id} {ticket.status}, {has_pending}"
+        for offer in pending.filter(transfer__isnull=False).select_related("transfer", "ticket"):
+            assert offer.transfer.status == TransferStatus.PENDING, f"offer of a {offer.transfer.status} transfer"
+            assert offer.ticket.status == S.ASSIGNED
+
+    @invariant()
+    def transfers_keep_the_sender_holding_until_accepted(self):
+        pending = Transfer.objects.filter(status=TransferStatus.PENDING).select_related("ticket")
+        assert len({t.ticket_id for t in pending}) == len(pending), "two pending transfers of one ticket"
+        for transfer in pending:
+            assert transfer.ticket.status == S.ASSIGNED
+            assert transfer.ticket.assigned_agent_id == transfer.from_agent_id
+        for transfer in Transfer.objects.filter(status=TransferStatus.ACCEPTED):
+            ended = Assignment.objects.filter(
+                ticket_id=transfer.ticket_id, agent_id=transfer.from_agent_id, end_reason="transferred"
+            )
+            assert AssignmentPartPay.objects.filter(assignment__in=ended).count() == ended.count()
 
     @invariant()
     def offers_are_answered_once(self):

@@ -35,8 +35,17 @@ const el = {
 
 const agent = {
   status: el.switch.disabled ? "suspended" : "active",
-  presence: el.switch.getAttribute("aria-checked") === "true" ? "online" : "offline",
+  presence: config.presence || (el.switch.getAttribute("aria-checked") === "true" ? "online" : "offline"),
+  presenceReason: config.presenceReason || "",
+  breakUntil: config.breakUntil ? Date.parse(config.breakUntil) : null,
   connected: false,
+};
+const pause = {
+  banner: document.querySelector("[data-break-banner]"),
+  text: document.querySelector("[data-break-text]"),
+  back: document.querySelector("[data-back-online]"),
+  form: document.querySelector("[data-break-form]"),
+  noNewWork: document.querySelector("[data-no-new-work]"),
 };
 let wantedPresence = null; // a switch flip made while the line was down, sent on reconnect
 const offers = new Map(); // offer_id -> {card, frame, deadlineMs, totalMs, state, generation}
@@ -81,9 +90,12 @@ function toast(text) {
 
 // ------------------------------------------------------------------ presence
 
-function applyStatus({ status, statusReason, presence, presenceReason }) {
+function applyStatus({ status, statusReason, presence, presenceReason, breakUntil }) {
   if (status !== undefined) agent.status = status;
   if (presence !== undefined) agent.presence = presence;
+  if (presenceReason !== undefined) agent.presenceReason = presenceReason || "";
+  if (breakUntil !== undefined) agent.breakUntil = breakUntil ? Date.parse(breakUntil) : null;
+  renderPause();
   const suspended = agent.status === "suspended";
   el.suspended.hidden = !suspended;
   if (statusReason !== undefined) el.statusReason.textContent = statusReason || "";
@@ -103,6 +115,8 @@ function updateWaiting() {
   else if (!agent.connected && el.waiting.dataset.seen) text = S.reconnecting;
   else if (agent.presence === "online") text = S.waiting_online;
   else if (agent.presence === "away") text = S.waiting_away;
+  else if (agent.presence === "break") text = S.waiting_break;
+  else if (agent.presence === "no_new_work") text = S.waiting_no_new_work;
   else text = S.waiting_offline;
   el.waiting.textContent = text;
   el.waiting.hidden = [...offers.values()].some((o) => o.state === "open");
@@ -114,6 +128,54 @@ el.switch.addEventListener("click", () => {
   const wanted = agent.presence === "online" ? "offline" : "online";
   applyStatus({ presence: wanted, presenceReason: "" });
   if (!socket.send({ type: "presence", status: wanted })) wantedPresence = wanted;
+});
+
+// A break (reason and timer) and "no new work": the agent's own pauses, offered nothing meanwhile.
+function renderPause() {
+  const paused = agent.presence === "break" || agent.presence === "no_new_work";
+  pause.banner.hidden = !paused;
+  pause.form.hidden = paused || agent.status !== "active";
+  if (agent.presence === "break") {
+    const left = agent.breakUntil ? Math.max(0, Math.ceil((agent.breakUntil - Date.now()) / 1000)) : 0;
+    const time = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    pause.text.textContent = left
+      ? format(S.break_left, { reason: agent.presenceReason, time })
+      : format(S.break_over, { reason: agent.presenceReason });
+  } else if (agent.presence === "no_new_work") {
+    pause.text.textContent = S.waiting_no_new_work;
+  }
+}
+setInterval(() => agent.presence === "break" && renderPause(), 1000);
+
+function setPresence(frame) {
+  applyStatus({
+    presence: frame.status,
+    presenceReason: frame.reason || "",
+    breakUntil: frame.status === "break" ? new Date(Date.now() + frame.minutes * 60000).toISOString() : null,
+  });
+  if (!socket.send({ type: "presence", ...frame })) wantedPresence = frame.status;
+}
+
+pause.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const minutes = Number(pause.form.elements.minutes.value);
+  const slot = pause.form.querySelector("[data-error-for='minutes']");
+  slot.textContent = "";
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 120) {
+    slot.textContent = S.required;
+    pause.form.elements.minutes.focus();
+    return;
+  }
+  setPresence({ status: "break", reason: pause.form.elements.reason.value, minutes });
+  pause.back.focus();
+});
+pause.noNewWork.addEventListener("click", () => {
+  setPresence({ status: "no_new_work" });
+  pause.back.focus();
+});
+pause.back.addEventListener("click", () => {
+  setPresence({ status: "online" });
+  el.switch.focus();
 });
 
 // ------------------------------------------------------------------ offers
@@ -150,6 +212,14 @@ setInterval(() => offers.forEach((offer) => offer.state !== "gone" && renderCoun
 
 function fillOffer(card, frame) {
   const ticket = frame.ticket || {};
+  const transfer = card.querySelector("[data-transfer]");
+  if (ticket.transfer) {
+    // A colleague passes this customer on: who and why, before anything else.
+    transfer.hidden = false;
+    transfer.textContent = ticket.transfer.note
+      ? format(S.transfer_from, { name: ticket.transfer.from, note: ticket.transfer.note })
+      : format(S.transfer_from_no_note, { name: ticket.transfer.from });
+  }
   card.querySelector("[data-summary]").textContent = ticket.summary || "";
   const pay = frame.pay_estimate || {};
   card.querySelector("[data-pay]").textContent = pay.amount ? formatMoney(pay.amount, pay.currency) : "–";
@@ -433,6 +503,8 @@ wrapUp.button.addEventListener("click", async () => {
 });
 
 const work = new WorkView(document.getElementById("work"), S, {
+  config,
+  toast: (text) => toast(text),
   onClosed(ticketId, message, done) {
     if (message) toast(message);
     if (done) [3000, 10000, 30000].forEach((ms) => setTimeout(refreshSummary, ms));
@@ -449,6 +521,7 @@ function onFrame(frame) {
         statusReason: frame.status_reason,
         presence: frame.presence,
         presenceReason: frame.presence_reason,
+        breakUntil: frame.break_until,
       });
       work.reconcile((frame.open_tickets || []).map(String));
       wrapUp.until.clear();
@@ -468,7 +541,20 @@ function onFrame(frame) {
         statusReason: frame.reason,
         presence: frame.presence,
         presenceReason: frame.presence_reason,
+        breakUntil: frame.break_until,
       });
+      break;
+    case "note":
+      if (work.noteArrived(String(frame.ticket_id), frame.note) && frame.note.author.role === "supervisor") {
+        if (prefs.sound) beep();
+        toast(format(S.supervisor_note, { customer: work.customerName(String(frame.ticket_id)), text: frame.note.text }));
+      }
+      break;
+    case "transferred":
+      work.close(String(frame.ticket_id), S.transferred, { done: true });
+      break;
+    case "transfer_ended":
+      work.transferEnded(String(frame.ticket_id), frame.reason);
       break;
     case "offer":
       showOffer(frame);
@@ -527,7 +613,7 @@ const socket = new AgentSocket(config.wsPath, {
       hideBanner();
     }
     if (wantedPresence) {
-      socket.send({ type: "presence", status: wantedPresence });
+      socket.send({ type: "presence", status: wantedPresence, reason: agent.presenceReason, minutes: 15 });
       wantedPresence = null;
     }
     updateWaiting();

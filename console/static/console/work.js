@@ -4,10 +4,12 @@
 import { api, ApiError, clearErrors, cloneTemplate, format, formatTime, languageName, showErrors } from "./api.js";
 
 export class WorkView {
-  constructor(root, strings, { onClosed }) {
+  constructor(root, strings, { onClosed, config = {}, toast = () => {} }) {
     this.root = root;
     this.strings = strings;
     this.onClosed = onClosed;
+    this.config = config;
+    this.toast = toast;
     this.tablist = root.querySelector("[data-tablist]");
     this.panels = root.querySelector("[data-panels]");
     this.tickets = new Map(); // ticket id -> {tab, panel, messageIds, loaded}
@@ -16,6 +18,10 @@ export class WorkView {
 
   ids() {
     return [...this.tickets.keys()];
+  }
+
+  customerName(ticketId) {
+    return this.tickets.get(ticketId)?.customerName || this.strings.customer;
   }
 
   has(ticketId) {
@@ -60,7 +66,7 @@ export class WorkView {
     panel.dataset.ticketId = ticketId;
     this.tablist.append(tab);
     this.panels.append(panel);
-    const entry = { id: ticketId, tab, panel, messageIds: new Set(), loaded: false, busy: false };
+    const entry = { id: ticketId, tab, panel, messageIds: new Set(), noteIds: new Set(), loaded: false, busy: false };
     this.tickets.set(ticketId, entry);
     this.wire(entry);
     return entry;
@@ -169,6 +175,263 @@ export class WorkView {
     }
     const messages = ticket.messages || (ticket.transcript || []).map((m) => ({ author_kind: m.role, text: m.text, at: m.at }));
     for (const message of messages) this.addMessage(entry, message, { quiet: true });
+    if (ticket.language) entry.language = ticket.language;
+    if (ticket.customer) entry.customerName = name;
+    if (ticket.notes) for (const note of ticket.notes) this.addNote(entry, note);
+    this.renderNotesEmpty(entry);
+    if (ticket.history) this.renderHistory(entry, ticket.history);
+  }
+
+  // ---------------------------------------------------------------- internal notes
+
+  addNote(entry, note) {
+    if (!note || entry.noteIds.has(note.id)) return false;
+    entry.noteIds.add(note.id);
+    const list = entry.panel.querySelector("[data-notes]");
+    list.querySelector("[data-empty]")?.remove();
+    const li = document.createElement("li");
+    li.dataset.noteId = note.id;
+    const who = document.createElement("span");
+    who.className = "note-who";
+    who.textContent = note.author ? note.author.display_name : "";
+    const time = document.createElement("time");
+    time.className = "message-time";
+    time.dateTime = note.at;
+    time.textContent = formatTime(note.at);
+    const text = document.createElement("p");
+    text.className = "message-text";
+    text.textContent = note.text;
+    li.append(who, time, text);
+    list.append(li);
+    list.scrollTop = list.scrollHeight;
+    return true;
+  }
+
+  renderNotesEmpty(entry) {
+    const list = entry.panel.querySelector("[data-notes]");
+    if (!list.children.length) {
+      const li = document.createElement("li");
+      li.dataset.empty = "1";
+      li.className = "muted";
+      li.textContent = this.strings.no_notes;
+      list.append(li);
+    }
+  }
+
+  noteArrived(ticketId, note) {
+    const entry = this.tickets.get(ticketId);
+    if (!entry) return false;
+    return this.addNote(entry, note);
+  }
+
+  renderHistory(entry, history) {
+    const list = entry.panel.querySelector("[data-history]");
+    list.replaceChildren();
+    for (const item of history) {
+      const li = document.createElement("li");
+      li.dataset.testid = "history-item";
+      const head = document.createElement("strong");
+      const when = new Intl.DateTimeFormat(document.documentElement.lang || "en", { dateStyle: "medium" }).format(
+        new Date(item.created_at),
+      );
+      const outcome = item.status === "resolved" ? this.strings.outcomes[item.outcome || ""] : this.strings.statuses[item.status];
+      head.textContent = `${when} · ${outcome || item.status}`;
+      const who = document.createElement("p");
+      who.className = "muted small";
+      who.textContent = [item.agent ? item.agent.display_name : "", item.summary || ""].filter(Boolean).join(" · ");
+      li.append(head, who);
+      for (const text of [item.resolution_notes, ...(item.notes || []).map((n) => `${n.author.display_name}: ${n.text}`)]) {
+        if (!text) continue;
+        const p = document.createElement("p");
+        p.className = "message-text";
+        p.textContent = text;
+        li.append(p);
+      }
+      list.append(li);
+    }
+    if (!history.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = this.strings.no_history;
+      list.append(li);
+    }
+  }
+
+  // ---------------------------------------------------------------- transfer
+
+  transferState(entry, pending) {
+    const form = entry.panel.querySelector("[data-transfer-form]");
+    const status = form.querySelector("[data-transfer-pending]");
+    status.hidden = !pending;
+    status.textContent = pending ? this.strings.transfer_pending : "";
+    form.querySelector("[data-transfer-submit]").hidden = pending;
+    form.querySelector("[data-transfer-withdraw]").hidden = !pending;
+    entry.transferPending = pending;
+  }
+
+  transferEnded(ticketId, reason) {
+    const entry = this.tickets.get(ticketId);
+    if (!entry) return;
+    this.transferState(entry, false);
+    if (reason) this.toast(reason);
+  }
+
+  wireTransfer(entry) {
+    const form = entry.panel.querySelector("[data-transfer-form]");
+    const language = form.querySelector("select[name=language]");
+    const own = document.createElement("option");
+    own.value = "";
+    own.textContent = this.strings.transfer_any_language;
+    language.append(own);
+    for (const code of this.config.transferLanguages || []) {
+      const option = document.createElement("option");
+      option.value = code;
+      option.textContent = languageName(code);
+      language.append(option);
+    }
+    const skills = form.querySelector("[data-transfer-skills]");
+    for (const code of this.config.transferSkills || []) {
+      const label = document.createElement("label");
+      label.className = "check";
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = "skills";
+      box.value = code;
+      label.append(box, ` ${code}`);
+      skills.append(label);
+    }
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const data = new FormData(form);
+      const to = { skills: data.getAll("skills") };
+      if (data.get("language")) to.language = data.get("language");
+      if (!to.language && !to.skills.length) to.language = entry.language;
+      const button = form.querySelector("[data-transfer-submit]");
+      button.disabled = true;
+      try {
+        await api("POST", `/api/v1/tickets/${entry.id}/transfer/`, { to, note: data.get("note") || "" });
+        this.transferState(entry, true);
+      } catch (error) {
+        showErrors(form, error, this.strings.error_generic);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    form.querySelector("[data-transfer-withdraw]").addEventListener("click", async () => {
+      try {
+        await api("DELETE", `/api/v1/tickets/${entry.id}/transfer/`);
+      } catch {
+        /* ended already: the transfer_ended frame says how */
+      }
+      this.transferState(entry, false);
+      this.toast(this.strings.transfer_withdrawn);
+    });
+  }
+
+  // ---------------------------------------------------------------- canned responses
+
+  async cannedFor(entry) {
+    if (!entry.canned) {
+      const query = new URLSearchParams({ ticket: entry.id });
+      if (entry.language) query.set("language", entry.language);
+      entry.canned = await api("GET", `/api/v1/canned-responses/?${query}`);
+    }
+    return entry.canned;
+  }
+
+  wireCanned(entry) {
+    const reply = entry.panel.querySelector("[data-reply-form] textarea");
+    const search = entry.panel.querySelector("[data-canned-search]");
+    const list = entry.panel.querySelector("[data-canned-list]");
+    const picker = { items: [], index: 0, source: null };
+    const close = () => {
+      list.hidden = true;
+      search.setAttribute("aria-expanded", "false");
+      picker.source = null;
+    };
+    const render = () => {
+      list.replaceChildren(
+        ...picker.items.map((item, i) => {
+          const li = document.createElement("li");
+          li.setAttribute("role", "option");
+          li.id = `${list.id}-${i}`;
+          li.setAttribute("aria-selected", String(i === picker.index));
+          li.dataset.testid = "canned-option";
+          const title = document.createElement("strong");
+          title.textContent = item.title;
+          const text = document.createElement("span");
+          text.className = "muted small";
+          text.textContent = ` ${item.filled || item.text}`;
+          li.append(title, text);
+          li.addEventListener("mousedown", (event) => {
+            event.preventDefault();
+            picker.index = i;
+            insert();
+          });
+          return li;
+        }),
+      );
+      if (!picker.items.length) {
+        const li = document.createElement("li");
+        li.className = "muted";
+        li.textContent = this.strings.no_canned;
+        list.append(li);
+      }
+      search.setAttribute("aria-activedescendant", picker.items.length ? `${list.id}-${picker.index}` : "");
+    };
+    const open = async (query, source) => {
+      const all = await this.cannedFor(entry);
+      const q = query.trim().toLowerCase();
+      picker.items = all.filter((item) => !q || `${item.title} ${item.text}`.toLowerCase().includes(q));
+      picker.index = 0;
+      picker.source = source;
+      list.hidden = false;
+      search.setAttribute("aria-expanded", "true");
+      render();
+    };
+    const insert = () => {
+      const item = picker.items[picker.index];
+      if (!item) return;
+      // Inserted for editing, never sent as it is: the agent reads it over and presses Send.
+      reply.value = item.filled || item.text;
+      search.value = "";
+      close();
+      reply.focus();
+      reply.setSelectionRange(reply.value.length, reply.value.length);
+    };
+    const keys = (event) => {
+      if (list.hidden) return false;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        const step = event.key === "ArrowDown" ? 1 : -1;
+        picker.index = (picker.index + step + picker.items.length) % Math.max(1, picker.items.length);
+        render();
+        return true;
+      }
+      if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();
+        insert();
+        return true;
+      }
+      if (event.key === "Escape") {
+        event.preventDefault();
+        close();
+        return true;
+      }
+      return false;
+    };
+    search.addEventListener("input", () => open(search.value, "search"));
+    search.addEventListener("focus", () => open(search.value, "search"));
+    search.addEventListener("keydown", keys);
+    search.addEventListener("blur", () => setTimeout(() => picker.source === "search" && close(), 150));
+    reply.addEventListener("input", () => {
+      if (reply.value.startsWith("/")) open(reply.value.slice(1), "slash");
+      else if (picker.source === "slash") close();
+    });
+    reply.addEventListener("keydown", (event) => {
+      if (picker.source === "slash") keys(event);
+    });
   }
 
   addMessage(entry, message, { quiet = false } = {}) {
@@ -204,6 +467,31 @@ export class WorkView {
 
   wire(entry) {
     const { panel } = entry;
+    this.wireTransfer(entry);
+    this.wireCanned(entry);
+    const noteForm = panel.querySelector("[data-note-form]");
+    noteForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      // Its own error slot: the reply form's [data-error-for="text"] is the one the rest of the page uses.
+      const slot = noteForm.querySelector("[data-note-error]");
+      slot.textContent = "";
+      const textarea = noteForm.querySelector("textarea");
+      const text = textarea.value.trim();
+      if (!text) {
+        slot.textContent = this.strings.required;
+        textarea.focus();
+        return;
+      }
+      try {
+        const note = await api("POST", `/api/v1/tickets/${entry.id}/notes/`, { text });
+        this.addNote(entry, note);
+        textarea.value = "";
+      } catch (error) {
+        const fields = error instanceof ApiError ? error.body.text : null;
+        slot.textContent = (Array.isArray(fields) ? fields.join(" ") : error.body?.message) || this.strings.error_generic;
+        textarea.focus();
+      }
+    });
     const reply = panel.querySelector("[data-reply-form]");
     const textarea = reply.querySelector("textarea");
     textarea.addEventListener("keydown", (event) => {
