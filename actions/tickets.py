@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
+from core import metrics
 from core.events import send_to_agent_on_commit
 from dispatch.policy import policy_current
 from dispatch.services import agent_dispatch_on_commit, offers_withdraw_for_ticket, ticket_dispatch_on_commit
@@ -137,7 +138,9 @@ def assignment_wrap_up_end(*, assignment_id=None, ticket_id=None, agent: Agent |
 
 def wrap_ups_end_due() -> int:
     """End the wrap-ups whose time is up and whose timer task was lost or late (the sweep)."""
-    return sum(1 for pk in tickets.wrap_ups_due() if assignment_wrap_up_end(assignment_id=pk) is not None)
+    ended = sum(1 for pk in tickets.wrap_ups_due() if assignment_wrap_up_end(assignment_id=pk) is not None)
+    metrics.count_on_commit(metrics.sweep_repairs_total, ended, kind="wrap_ups_ended")
+    return ended
 
 
 @transaction.atomic(durable=True)

@@ -1,5 +1,6 @@
 import logging
 import os
+import time
 
 from celery import Celery, signals
 from celery.worker.consumer import Consumer
@@ -53,6 +54,16 @@ def database_connections_checked(sender=None, **kwargs):
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+# When a task was published, in its message's headers: core.metrics measures each task's lag from it.
+PUBLISHED_AT_HEADER = "dispatch_published_at"
+
+
+@signals.before_task_publish.connect
+def task_published_at_stamp(headers=None, **kwargs):
+    if headers is not None:
+        headers[PUBLISHED_AT_HEADER] = time.time()
 
 
 @app.task(name="config.ping_task", ignore_result=False)

@@ -173,6 +173,7 @@ socket_closes = SocketBatches(lambda connections: presence.presence_disconnect_m
 
 
 class AgentConsumer(FrameConsumer):
+    socket_kind = "agent"
     agent_id = None
 
     async def connect(self):

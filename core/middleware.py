@@ -1,6 +1,10 @@
 """Request checks that hold for every view, before any view reads its input."""
 
+import time
+
 from django.http import JsonResponse
+
+from core import metrics
 
 
 class NulCharactersRefusedMiddleware:
@@ -22,3 +26,22 @@ class NulCharactersRefusedMiddleware:
             errors = {name.replace("\x00", "\\0"): ["Null characters are not allowed."] for name in bad}
             return JsonResponse({**errors, "code": "invalid", "message": "Invalid input."}, status=400)
         return self.get_response(request)
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetricsMiddleware:
+    """Every HTTP request's duration, by method and status class, for dispatch_http_request_seconds."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        method = request.method if request.method in KNOWN_METHODS else "other"  # a client picks any word
+        metrics.http_request_seconds.labels(method=method, status=f"{response.status_code // 100}xx").observe(
+            time.perf_counter() - started
+        )
+        return response

@@ -7,10 +7,12 @@ what is wrong, and the socket stays open. A DomainError raised by a handler beco
 with its code, exactly as the REST layer turns it into a status (core.errors).
 """
 
+import asyncio
 import json
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from core import metrics
 from core.errors import DomainError
 
 MAX_FRAME_BYTES = 16 * 1024
@@ -38,8 +40,55 @@ def frame_parse(text_data: str | None) -> dict:
     return frame
 
 
+# The close code of a socket the server ends because its process is going away (a deploy): the client
+# reconnects at once, with a little jitter, and reaches another process (console/static/console/socket.js).
+CLOSE_CODE_RECONNECT = 4012
+
+# The sockets this process holds, so a process that is asked to stop can tell each one to reconnect.
+OPEN_SOCKETS: set["FrameConsumer"] = set()
+
+
+async def sockets_drain(*, timeout_seconds: float = 5.0) -> int:
+    """Send every open socket of this process a `reconnect` frame, close it with CLOSE_CODE_RECONNECT,
+    and wait (at most `timeout_seconds`) until their disconnects are handled. Returns how many."""
+    sockets = list(OPEN_SOCKETS)
+    if not sockets:
+        return 0
+    await asyncio.wait(
+        [asyncio.ensure_future(socket.reconnect_elsewhere()) for socket in sockets], timeout=timeout_seconds / 2
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds / 2
+    while any(socket in OPEN_SOCKETS for socket in sockets) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return len(sockets)
+
+
 class FrameConsumer(AsyncWebsocketConsumer):
     """A consumer whose client frames are handled by its `on_<type>` methods."""
+
+    socket_kind = "socket"  # the label of dispatch_websocket_connections
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        OPEN_SOCKETS.add(self)
+        metrics.websocket_connections.labels(kind=self.socket_kind).inc()
+
+    async def websocket_disconnect(self, message):
+        if self in OPEN_SOCKETS:
+            metrics.websocket_connections.labels(kind=self.socket_kind).dec()
+        try:
+            await super().websocket_disconnect(message)  # runs disconnect(), then ends the consumer
+        finally:
+            OPEN_SOCKETS.discard(self)
+
+    async def reconnect_elsewhere(self):
+        """This process is stopping: ask the client to come back (to another process) and close."""
+        try:
+            await self.send_frame({"type": "reconnect", "reason": "server_restart"})
+            await self.close(code=CLOSE_CODE_RECONNECT)
+        except Exception:  # noqa: BLE001 - already gone: nothing to tell it
+            OPEN_SOCKETS.discard(self)
 
     async def receive(self, text_data=None, bytes_data=None):
         frame = None

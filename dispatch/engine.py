@@ -45,6 +45,7 @@ from django.utils import timezone
 from agents.models import AgentLanguage
 from agents.services import agents_offer_slot_claim
 from core import events as pushes
+from core import metrics
 from dispatch.alerts import supervisor_alert_raise
 from dispatch.escalation import Stage, escalation_stages, stage_reached
 from dispatch.events import offer_frame
@@ -384,6 +385,15 @@ class PassResult:
 
 
 def dispatch_pass(*, ticket_ids=None, limit: int | None = None, after=None, due_only: bool = False) -> PassResult:
+    with metrics.timed(metrics.engine_pass_seconds):
+        result = _dispatch_pass(ticket_ids=ticket_ids, limit=limit, after=after, due_only=due_only)
+    if result.tickets_seen:
+        metrics.engine_pass_tickets.observe(result.tickets_seen)
+        metrics.engine_pass_offers.observe(len(result.offers))
+    return result
+
+
+def _dispatch_pass(*, ticket_ids, limit: int | None, after, due_only: bool) -> PassResult:
     """Decide, in one transaction, every queued ticket of this batch that can be decided now (see the
     module's docstring). `ticket_ids` restricts the pass to those tickets; `after` (priority, queued_at,
     id) continues a cycle after the last ticket of the previous batch; `due_only` takes only tickets not
@@ -485,6 +495,11 @@ def dispatch_pass(*, ticket_ids=None, limit: int | None = None, after=None, due_
                 )
             offered_tickets.append(ticket)
         Offer.objects.bulk_create(offers)
+        metrics.count_on_commit(metrics.offers_total, len(offers), outcome="offered")
+        metrics.observe_on_commit(
+            metrics.intake_to_offer_seconds,
+            ((now - t.created_at).total_seconds() for t in offered_tickets if t.first_offered_at is None),
+        )
 
         offered_ids = {t.pk for t in offered_tickets}
         plain_offered = [d.ticket.pk for d in decisions if d.ticket.pk in offered_ids and not d.changes]

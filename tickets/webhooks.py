@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from core import metrics
 from core.audit import audit_record
 from core.errors import NotFound
 from tickets.models import Ticket, WebhookDelivery, WebhookDeliveryStatus
@@ -260,6 +261,7 @@ def webhook_deliver_for_ticket(*, ticket_id) -> int:
         mine = WebhookDelivery.objects.filter(pk=head.pk, status=D.PENDING, claimed_until=lease)
         if ok:
             mine.update(status=D.DELIVERED, delivered_at=done, claimed_until=None, last_status_code=status_code)
+            metrics.webhook_deliveries_total.labels(outcome="delivered").inc()
             delivered += 1
             continue
         attempts = head.attempts + 1
@@ -272,6 +274,7 @@ def webhook_deliver_for_ticket(*, ticket_id) -> int:
             last_status_code=status_code,
             last_error=error,
         )
+        metrics.webhook_deliveries_total.labels(outcome="gave_up" if gave_up else "failed").inc()
         logger.info("webhook %s to %s failed (attempt %s): %s", head.id, head.integration.name, attempts, error)
         if gave_up:
             continue  # the next event of the ticket may go now
