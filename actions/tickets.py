@@ -5,6 +5,8 @@ agent (payouts) and pushes to the browsers, all after commit.
 The ticket's own part of each verb is in tickets.services; this module composes it with the rest.
 """
 
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,6 +22,7 @@ from tickets.models import Assignment, AssignmentEnd, Ticket, TicketStatus
 from tickets.webhooks import webhook_event_record
 
 S = TicketStatus
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic(durable=True)
@@ -29,6 +32,7 @@ def ticket_escalate(**escalation) -> tuple[Ticket, bool]:
     ticket, created = tickets.ticket_escalate(**escalation, default_skill_level=policy_current().default_skill_level)
     if created:
         ticket_dispatch_on_commit(ticket_id=ticket.pk)
+        log.info("ticket escalated", extra={"ticket_id": ticket.pk})
     return ticket, created
 
 

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.middleware.RequestMetricsMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -295,12 +296,24 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 # Every record passes the IBAN filter on its way out (message, arguments and traceback), whoever logged
 # it. Django's own loggers hand their records to the root handler instead of Django's default ones, so
 # there is no second, unfiltered way out.
+# LOG_FORMAT=json: one JSON object a line, with the request, task, ticket, offer or agent id it concerns
+# (core.log_context); uvicorn's and Celery's own lines go the same way out.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.log_context.JsonFormatter"},
+    },
     "filters": {"redact_ibans": {"()": "core.log_redaction.IbanRedactingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_ibans"]}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_ibans"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
@@ -308,3 +321,15 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
     },
 }
+if LOG_FORMAT == "json":
+    # uvicorn configured its loggers with handlers of its own before Django started: hand them to the root.
+    for _name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        LOGGING["loggers"][_name] = {"handlers": [], "propagate": True}
+    # Celery would put its own plain handler on the root logger.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+    # Python's warnings become log lines (JSON) too; those raised before Django starts (importing uvicorn)
+    # are silenced in production with PYTHONWARNINGS=ignore::DeprecationWarning (deploy/README.md).
+    LOGGING["loggers"]["py.warnings"] = {"handlers": [], "propagate": True}
+    import logging as _logging
+
+    _logging.captureWarnings(True)

@@ -201,6 +201,9 @@ class AgentConsumer(FrameConsumer):
         for frame in await database_sync_to_async(_state_frames)(self.agent_id, agent):
             await self.send_frame(frame)
 
+    def log_ids(self) -> dict:
+        return {"agent_id": self.agent_id}
+
     def error_context(self, frame):
         return {"offer_id": frame["offer_id"]} if frame and "offer_id" in frame else {}
 

@@ -1,10 +1,13 @@
 """Request checks that hold for every view, before any view reads its input."""
 
+import re
 import time
+import uuid
 
 from django.http import JsonResponse
 
 from core import metrics
+from core.log_context import log_bind, log_unbind
 
 
 class NulCharactersRefusedMiddleware:
@@ -45,3 +48,30 @@ class RequestMetricsMiddleware:
             time.perf_counter() - started
         )
         return response
+
+
+REQUEST_ID_SHAPE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+URL_IDS = ("ticket_id", "offer_id", "agent_id")
+
+
+class RequestIdMiddleware:
+    """Every request has an id: the proxy's X-Request-ID when it sends a sane one, else a new UUID. It is
+    in every log line the request causes (core.log_context), with the ticket, offer or agent its URL
+    names, and in the response's X-Request-ID, so a user's report finds its lines."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        given = request.headers.get("X-Request-ID", "")
+        request.request_id = given if REQUEST_ID_SHAPE.match(given) else str(uuid.uuid4())
+        token = log_bind(request_id=request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            log_unbind(token)  # undoes process_view's ids too
+        response["X-Request-ID"] = request.request_id
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        log_bind(**{name: view_kwargs[name] for name in URL_IDS if name in view_kwargs})

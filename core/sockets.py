@@ -14,8 +14,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from core import metrics
 from core.errors import DomainError
+from core.log_context import log_bound
 
 MAX_FRAME_BYTES = 16 * 1024
+FRAME_IDS = ("offer_id", "ticket_id")
 
 
 class FrameError(DomainError):
@@ -97,9 +99,15 @@ class FrameConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, f"on_{frame['type']}", None)
             if handler is None:
                 raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
-            await handler(frame)
+            ids = {name: frame[name] for name in FRAME_IDS if isinstance(frame.get(name), str)}
+            with log_bound(**self.log_ids(), **ids):  # every line the frame causes names them
+                await handler(frame)
         except DomainError as exc:
             await self.send_error(exc.code, exc.message, **self.error_context(frame))
+
+    def log_ids(self) -> dict:
+        """The ids of whoever holds this socket, for the log lines its frames cause."""
+        return {}
 
     def error_context(self, frame: dict | None) -> dict:
         """What an error frame repeats of the frame it answers (e.g. the offer it was about)."""

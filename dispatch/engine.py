@@ -547,6 +547,10 @@ def _offers_announce(offers: list[tuple[Offer, str]], *, timeout: int) -> None:
     from dispatch.tasks import offers_expire_task
 
     tickets_with_offer_payload({offer.ticket for offer, _ in offers})  # read after the pass's locks are gone
+    for offer, _ in offers:
+        log.info(
+            "offer made", extra={"offer_id": offer.pk, "ticket_id": offer.ticket_id, "agent_id": offer.agent_id}
+        )
     frames = [
         (pushes.agent_group(offer.agent_id), json.dumps(offer_frame(offer, language=language)))
         for offer, language in offers

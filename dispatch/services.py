@@ -101,6 +101,11 @@ def _unavailable_message(offer: Offer) -> str:
     return "This offer has expired."
 
 
+def _offer_ids(offer: Offer) -> dict:
+    """What a log line about `offer` names (core.log_context)."""
+    return {"offer_id": offer.pk, "ticket_id": offer.ticket_id, "agent_id": offer.agent_id}
+
+
 def offer_accept(*, offer_id, agent: Agent) -> Offer:
     """Accept an offer: the agent now holds the ticket, and nobody else ever will."""
     offer = _offer_of_agent(offer_id=offer_id, agent=agent)
@@ -139,6 +144,7 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
             _withdraw_pending(ticket=ticket, reason=WithdrawReason.TAKEN)
             offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
             metrics.count_on_commit(metrics.offers_total, outcome="accepted")
+            log.info("offer accepted", extra=_offer_ids(offer))
             metrics.observe_on_commit(
                 metrics.offer_answer_seconds, [(now - offer.created_at).total_seconds()], outcome="accepted"
             )
@@ -181,6 +187,7 @@ def offer_decline(*, offer_id, agent: Agent, reason: str = "") -> Offer:
             offer.refresh_from_db()
             raise OfferUnavailable(_unavailable_message(offer))
         metrics.count_on_commit(metrics.offers_total, outcome="declined")
+        log.info("offer declined", extra=_offer_ids(offer))
         metrics.observe_on_commit(
             metrics.offer_answer_seconds, [(now - offer.created_at).total_seconds()], outcome="declined"
         )
@@ -212,6 +219,7 @@ def offer_expire(*, offer_id) -> bool:
         if not expired:
             return False
         metrics.count_on_commit(metrics.offers_total, outcome="expired")
+        log.info("offer expired", extra=_offer_ids(offer))
         offer.refresh_from_db()
         _release_offer_slot(offer.agent_id)
         events.offer_withdrawn_push(agent_id=offer.agent_id, offer_id=offer.pk, reason=WithdrawReason.EXPIRED)
@@ -244,6 +252,10 @@ def _withdraw_pending(*, ticket: Ticket, reason: str) -> int:
         status=OfferStatus.WITHDRAWN, withdraw_reason=reason, answered_at=timezone.now()
     )
     metrics.count_on_commit(metrics.offers_total, withdrawn, outcome="withdrawn")
+    for offer_id, agent_id in pending:
+        log.info(
+            "offer withdrawn (%s)", reason, extra={"offer_id": offer_id, "ticket_id": ticket.pk, "agent_id": agent_id}
+        )
     for offer_id, agent_id in pending:
         _release_offer_slot(agent_id)
         events.offer_withdrawn_push(agent_id=agent_id, offer_id=offer_id, reason=reason)
