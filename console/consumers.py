@@ -106,6 +106,9 @@ class SocketBatches:
     def __init__(self, write):
         self.write = write  # sync: list of (agent id, channel name) -> result by agent id
         self.pending: list[tuple] = []
+        # The flush that will take what is pending (it has not taken its batch yet). A flush already
+        # writing its batch does not count: what arrives meanwhile needs a flush of its own, or it would
+        # wait for the next connect, which may never come (a process draining its sockets).
         self.flushing: asyncio.Task | None = None
 
     async def submit(self, agent_id, channel_name: str):
@@ -120,6 +123,8 @@ class SocketBatches:
 
     async def _flush_soon(self):
         await asyncio.sleep(self.BATCH_SECONDS)
+        if self.flushing is asyncio.current_task():
+            self.flushing = None  # from here on this flush has its batch: later submits start another
         await self._flush()
 
     async def _flush(self):

@@ -16,8 +16,9 @@ for `uvicorn --workers N` too: each worker process drains its own sockets.
 import logging
 import os
 import signal
+import time
 
-from core.sockets import sockets_drain
+from core.sockets import OPEN_SOCKETS, sockets_drain
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def graceful_shutdown_install() -> bool:
     handlers: its SIGTERM handler is a method of the running server, whose shutdown gets the drain."""
     handler = signal.getsignal(signal.SIGTERM)
     server = getattr(handler, "__self__", None)
-    if server is None or not hasattr(server, "shutdown") or not hasattr(server, "servers"):
+    if server is None or not hasattr(server, "shutdown") or not hasattr(server, "config"):
         log.warning("not running under uvicorn's server: sockets are not drained on SIGTERM")
         return False
     if server.config.timeout_graceful_shutdown is None:
@@ -38,10 +39,17 @@ def graceful_shutdown_install() -> bool:
     uvicorn_shutdown = server.shutdown
 
     async def shutdown(sockets=None):
-        for listening in server.servers:
+        for listening in getattr(server, "servers", []):
             listening.close()  # no new connections from here on
+        started = time.monotonic()
         drained = await sockets_drain(timeout_seconds=SOCKET_DRAIN_SECONDS)
-        log.info("stopping: told %d sockets to reconnect elsewhere", drained, extra={"sockets": drained})
+        log.info(
+            "stopping: told %d sockets to reconnect elsewhere in %.2fs; %d still open, %d tasks running",
+            drained,
+            time.monotonic() - started,
+            len(OPEN_SOCKETS),
+            len(server.server_state.tasks),
+        )
         await uvicorn_shutdown(sockets)
 
     server.shutdown = shutdown
