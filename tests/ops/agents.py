@@ -15,8 +15,19 @@ CLOSE_CODE_RECONNECT = 4012
 
 
 class RollingAgent:
-    def __init__(self, urls: list[str], token: str, *, first: int = 0, think_seconds=(0.5, 2.0)):
+    def __init__(
+        self,
+        urls: list[str],
+        token: str,
+        *,
+        first: int = 0,
+        think_seconds=(0.5, 2.0),
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+    ):
         self.urls = urls
+        # How soon a dead line is noticed (the console: a ping every 20 s, 10 s for the pong).
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.token = token
         self.index = first
         self.think_seconds = think_seconds
@@ -32,6 +43,8 @@ class RollingAgent:
         self.accepted: set[str] = set()
         self.errors: list[dict] = []
         self.down_since: float | None = None
+        self.state_times: list[float] = []  # time.monotonic() of every state frame (each (re)connect)
+        self.offer_seen: dict[str, float] = {}  # offer id -> time.time() its frame first arrived
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     @property
@@ -56,7 +69,14 @@ class RollingAgent:
             wait = 0.5
             try:
                 headers = {"Authorization": f"Bearer {self.token}"}
-                with connect(self.url, additional_headers=headers, open_timeout=5) as ws:
+                with connect(
+                    self.url,
+                    additional_headers=headers,
+                    open_timeout=5,
+                    ping_interval=self.ping_interval,
+                    ping_timeout=self.ping_timeout,
+                    close_timeout=1,  # a dead line answers no close frame: do not wait for one
+                ) as ws:
                     self.ws = ws
                     try:
                         self._session(ws)
@@ -83,6 +103,7 @@ class RollingAgent:
             return
         with self.lock:
             self.connects += 1
+            self.state_times.append(time.monotonic())
             if self.down_since is not None:
                 self.reconnect_seconds.append(time.monotonic() - self.down_since)
                 self.down_since = None
@@ -90,12 +111,16 @@ class RollingAgent:
             ws.send(json.dumps({"type": "presence", "status": "online"}))
         self.connected.set()
         due: dict[str, float] = {}  # offer id -> when this agent answers it
+        # An accept sent on a socket that then died may never have arrived: an offer the new socket's
+        # state still lists as pending is answered again (as the agent would click it again).
+        answered_here: set[str] = set()
         while not self.stopped.is_set():
             now = time.monotonic()
             for offer_id, at in list(due.items()):
                 if at <= now:
                     ws.send(json.dumps({"type": "accept", "offer_id": offer_id}))
                     del due[offer_id]
+                    answered_here.add(offer_id)
                     with self.lock:
                         self.accepted.add(offer_id)
             try:
@@ -103,7 +128,9 @@ class RollingAgent:
             except TimeoutError:
                 continue
             kind = frame.get("type")
-            if kind == "offer" and frame["offer_id"] not in self.accepted:
+            if kind == "offer":
+                self.offer_seen.setdefault(frame["offer_id"], time.time())
+            if kind == "offer" and frame["offer_id"] not in answered_here:
                 due.setdefault(frame["offer_id"], now + random.uniform(*self.think_seconds))
             elif kind == "assigned":
                 with self.lock:
