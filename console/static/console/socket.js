@@ -95,7 +95,7 @@ export class AgentSocket {
         this.handlers.onDown("restart");
         this.attempt = 0; // a deploy is not a failure: no backoff
         const jitter = RESTART_JITTER_MIN_MS + Math.random() * (RESTART_JITTER_MAX_MS - RESTART_JITTER_MIN_MS);
-        this.scheduleRetry(jitter);
+        this.scheduleRetry(jitter, { restart: true });
         return;
       }
       this.handlers.onDown("closed");
@@ -139,7 +139,7 @@ export class AgentSocket {
     if (why !== "network" || navigator.onLine) this.scheduleRetry();
   }
 
-  scheduleRetry(delayMs) {
+  scheduleRetry(delayMs, { restart = false } = {}) {
     if (this.retryTimer !== null) return;
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
     // "Equal jitter": at least half the ceiling, so a whole pool of agents does not reconnect at once.
@@ -149,7 +149,7 @@ export class AgentSocket {
       this.retryTimer = null;
       this.connect();
     }, delay);
-    this.handlers.onRetryScheduled(Date.now() + delay);
+    this.handlers.onRetryScheduled(Date.now() + delay, { restart });
   }
 
   reconnectNow() {
