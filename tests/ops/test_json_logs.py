@@ -80,7 +80,8 @@ def test_every_line_of_the_web_worker_and_engine_is_json_with_the_ids_it_concern
     SkillFactory(code="refunds")
     receiver = Receiver(fail_first=1).start()  # the first delivery fails: the worker logs it and retries
     try:
-        _, token = integration_with_token(webhook_url=receiver.url)
+        # A name of words: a random hex one may look like an IBAN to the redaction, and be replaced.
+        _, token = integration_with_token(name="json logs bot", webhook_url=receiver.url)
         agent = AgentFactory(languages=["sv"], skills={"refunds": 3})
         socket = AgentSocket(stack.ws_url(), agent)
         wait_until(lambda: Agent.objects.filter(pk=agent.pk, presence="online", open_sockets__gt=0).exists())
