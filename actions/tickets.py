@@ -5,10 +5,13 @@ agent (payouts) and pushes to the browsers, all after commit.
 The ticket's own part of each verb is in tickets.services; this module composes it with the rest.
 """
 
+import logging
+
 from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
+from core import metrics
 from core.events import send_to_agent_on_commit
 from dispatch.policy import policy_current
 from dispatch.services import agent_dispatch_on_commit, offers_withdraw_for_ticket, ticket_dispatch_on_commit
@@ -20,6 +23,7 @@ from tickets.models import Assignment, AssignmentEnd, Ticket, TicketStatus
 from tickets.webhooks import webhook_event_record
 
 S = TicketStatus
+log = logging.getLogger(__name__)
 
 
 @transaction.atomic(durable=True)
@@ -29,6 +33,7 @@ def ticket_escalate(**escalation) -> tuple[Ticket, bool]:
     ticket, created = tickets.ticket_escalate(**escalation, default_skill_level=policy_current().default_skill_level)
     if created:
         ticket_dispatch_on_commit(ticket_id=ticket.pk)
+        log.info("ticket escalated", extra={"ticket_id": ticket.pk})
     return ticket, created
 
 
@@ -140,7 +145,9 @@ def assignment_wrap_up_end(*, assignment_id=None, ticket_id=None, agent: Agent |
 
 def wrap_ups_end_due() -> int:
     """End the wrap-ups whose time is up and whose timer task was lost or late (the sweep)."""
-    return sum(1 for pk in tickets.wrap_ups_due() if assignment_wrap_up_end(assignment_id=pk) is not None)
+    ended = sum(1 for pk in tickets.wrap_ups_due() if assignment_wrap_up_end(assignment_id=pk) is not None)
+    metrics.count_on_commit(metrics.sweep_repairs_total, ended, kind="wrap_ups_ended")
+    return ended
 
 
 @transaction.atomic(durable=True)

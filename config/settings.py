@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestMetricsMiddleware",
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -266,6 +268,14 @@ LOGIN_LOCKOUT_FAILURES = env.int("LOGIN_LOCKOUT_FAILURES", default=5)
 LOGIN_LOCKOUT_WINDOW_SECONDS = env.int("LOGIN_LOCKOUT_WINDOW_SECONDS", default=15 * 60)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 
+# --- Operations (README: "Production") -------------------------------------------------------------
+# GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when set; without it only 127.0.0.1 may read it.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Every process of a host writes its metrics here (prometheus-client's multiprocess mode); the directory
+# is emptied when the host's processes start (ops.runplatform, deploy/README.md), never while they run.
+if env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
+    Path(env.str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
+
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo")
 DEMO_WEBHOOK_URL = env.str("DEMO_WEBHOOK_URL", default="")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
@@ -275,6 +285,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG and env.bool("SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Probes and the metrics scraper talk to each process directly, in plain HTTP, inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -287,12 +299,24 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 # Every record passes the IBAN filter on its way out (message, arguments and traceback), whoever logged
 # it. Django's own loggers hand their records to the root handler instead of Django's default ones, so
 # there is no second, unfiltered way out.
+# LOG_FORMAT=json: one JSON object a line, with the request, task, ticket, offer or agent id it concerns
+# (core.log_context); uvicorn's and Celery's own lines go the same way out.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.log_context.JsonFormatter"},
+    },
     "filters": {"redact_ibans": {"()": "core.log_redaction.IbanRedactingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_ibans"]}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_ibans"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
@@ -300,3 +324,15 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
     },
 }
+if LOG_FORMAT == "json":
+    # uvicorn configured its loggers with handlers of its own before Django started: hand them to the root.
+    for _name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        LOGGING["loggers"][_name] = {"handlers": [], "propagate": True}
+    # Celery would put its own plain handler on the root logger.
+    CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+    # Python's warnings become log lines (JSON) too; those raised before Django starts (importing uvicorn)
+    # are silenced in production with PYTHONWARNINGS=ignore::DeprecationWarning (deploy/README.md).
+    LOGGING["loggers"]["py.warnings"] = {"handlers": [], "propagate": True}
+    import logging as _logging
+
+    _logging.captureWarnings(True)

@@ -177,6 +177,7 @@ socket_closes = SocketBatches(lambda connections: presence.presence_disconnect_m
 
 
 class AgentConsumer(FrameConsumer):
+    socket_kind = "agent"
     agent_id = None
 
     async def connect(self):
@@ -206,6 +207,9 @@ class AgentConsumer(FrameConsumer):
 
     def error_context(self, frame):
         return {"offer_id": frame["offer_id"]} if frame and "offer_id" in frame else {}
+
+    def log_ids(self) -> dict:
+        return {"agent_id": self.agent_id}
 
     def _offer_id(self, frame) -> str:
         offer_id = frame.get("offer_id")

@@ -12,15 +12,20 @@ A socket sending more than core.limits allows (FRAMES_PER_SECOND on average, FRA
 limit are not read.
 """
 
+import asyncio
 import json
 import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from core import metrics
 from core.errors import DomainError
 from core.limits import FRAME_FLOOD_CLOSE_CODE, FRAMES_PER_SECOND, JSON_DEPTH_MAX, FrameRate, json_too_deep
+from core.log_context import log_bound
 
 log = logging.getLogger(__name__)
+
+FRAME_IDS = ("offer_id", "ticket_id")
 
 MAX_FRAME_BYTES = 16 * 1024
 
@@ -52,11 +57,57 @@ def frame_parse(text_data: str | None) -> dict:
     return frame
 
 
+# The close code of a socket the server ends because its process is going away (a deploy): the client
+# reconnects at once, with a little jitter, and reaches another process (console/static/console/socket.js).
+CLOSE_CODE_RECONNECT = 4012
+
+# The sockets this process holds, so a process that is asked to stop can tell each one to reconnect.
+OPEN_SOCKETS: set["FrameConsumer"] = set()
+
+
+async def sockets_drain(*, timeout_seconds: float = 5.0) -> int:
+    """Send every open socket of this process a `reconnect` frame, close it with CLOSE_CODE_RECONNECT,
+    and wait (at most `timeout_seconds`) until their disconnects are handled. Returns how many."""
+    sockets = list(OPEN_SOCKETS)
+    if not sockets:
+        return 0
+    await asyncio.wait(
+        [asyncio.ensure_future(socket.reconnect_elsewhere()) for socket in sockets], timeout=timeout_seconds / 2
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds / 2
+    while any(socket in OPEN_SOCKETS for socket in sockets) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    return len(sockets)
+
+
 class FrameConsumer(AsyncWebsocketConsumer):
     """A consumer whose client frames are handled by its `on_<type>` methods."""
 
+    socket_kind = "socket"  # the label of dispatch_websocket_connections
     frame_rate = None
     closing = False
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        OPEN_SOCKETS.add(self)
+        metrics.websocket_connections.labels(kind=self.socket_kind).inc()
+
+    async def websocket_disconnect(self, message):
+        if self in OPEN_SOCKETS:
+            metrics.websocket_connections.labels(kind=self.socket_kind).dec()
+        try:
+            await super().websocket_disconnect(message)  # runs disconnect(), then ends the consumer
+        finally:
+            OPEN_SOCKETS.discard(self)
+
+    async def reconnect_elsewhere(self):
+        """This process is stopping: ask the client to come back (to another process) and close."""
+        try:
+            await self.send_frame({"type": "reconnect", "reason": "server_restart"})
+            await self.close(code=CLOSE_CODE_RECONNECT)
+        except Exception:  # noqa: BLE001 - already gone: nothing to tell it
+            OPEN_SOCKETS.discard(self)
 
     async def close(self, code=None, reason=None):
         self.closing = True
@@ -84,13 +135,19 @@ class FrameConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, f"on_{frame['type']}", None)
             if handler is None:
                 raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.")
-            await handler(frame)
+            ids = {name: frame[name] for name in FRAME_IDS if isinstance(frame.get(name), str)}
+            with log_bound(**self.log_ids(), **ids):  # every line the frame causes names them
+                await handler(frame)
         except DomainError as exc:
             await self.send_error(exc.code, exc.message, **self.error_context(frame))
         except Exception:  # a handler's bug must not end the socket, nor its process: logged, answered
             # The frame type only: a frame may carry what a person wrote (a decline reason).
             log.exception("websocket frame of type %.40r failed", frame.get("type") if frame else None)
             await self.send_error("server_error", "The frame could not be handled.", **self.error_context(frame))
+
+    def log_ids(self) -> dict:
+        """The ids of whoever holds this socket, for the log lines its frames cause."""
+        return {}
 
     def error_context(self, frame: dict | None) -> dict:
         """What an error frame repeats of the frame it answers (e.g. the offer it was about)."""

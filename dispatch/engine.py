@@ -45,6 +45,7 @@ from django.utils import timezone
 from agents.models import AgentLanguage
 from agents.services import agents_offer_slot_claim
 from core import events as pushes
+from core import metrics
 from core.bulk import rows_insert
 from dispatch.alerts import supervisor_alert_raise
 from dispatch.escalation import Stage, escalation_stages, stage_reached
@@ -446,7 +447,11 @@ def dispatch_pass(
     looked at for RETRY_SECONDS (the periodic bookkeeping of tickets nobody can take). Returns once the
     offer frames are handed to Redis, unless `wait_for_pushes` is False (a cycle decides its next batch
     while they go out, and waits at its end)."""
-    result = _batch_decide(ticket_ids=ticket_ids, limit=limit or PASS_SIZE, after=after, due_only=due_only)
+    with metrics.timed(metrics.engine_pass_seconds):
+        result = _batch_decide(ticket_ids=ticket_ids, limit=limit or PASS_SIZE, after=after, due_only=due_only)
+    if result.tickets_seen:
+        metrics.engine_pass_tickets.observe(result.tickets_seen)
+        metrics.engine_pass_offers.observe(len(result.offers))
     if wait_for_pushes:
         _push_loop().drain()
     return result
@@ -549,6 +554,11 @@ def _batch_decide(*, ticket_ids, limit: int, after, due_only: bool) -> PassResul
                 )
             offered_tickets.append(ticket)
         rows_insert(offers)
+        metrics.count_on_commit(metrics.offers_total, len(offers), outcome="offered")
+        metrics.observe_on_commit(
+            metrics.intake_to_offer_seconds,
+            ((now - t.created_at).total_seconds() for t in offered_tickets if t.first_offered_at is None),
+        )
 
         offered_ids = {t.pk for t in offered_tickets}
         plain_offered = [d.ticket.pk for d in decisions if d.ticket.pk in offered_ids and not d.changes]
@@ -596,6 +606,10 @@ def _offers_announce(offers: list[tuple[Offer, str]], *, timeout: int) -> None:
     from dispatch.tasks import offers_expire_task
 
     tickets_with_offer_payload({offer.ticket for offer, _ in offers})  # read after the pass's locks are gone
+    for offer, _ in offers:
+        log.info(
+            "offer made", extra={"offer_id": offer.pk, "ticket_id": offer.ticket_id, "agent_id": offer.agent_id}
+        )
     frames = [
         (pushes.agent_group(offer.agent_id), json.dumps(offer_frame(offer, language=language)))
         for offer, language in offers

@@ -25,6 +25,7 @@ from agents.models import Agent
 from agents.presence import presence_set
 from agents.services import agent_capacity_claim
 from core import events as pushes
+from core import metrics
 from core.errors import DomainError, NotFound
 from dispatch import events
 from dispatch.alerts import supervisor_alert_raise
@@ -101,6 +102,11 @@ def _unavailable_message(offer: Offer) -> str:
     return "This offer has expired."
 
 
+def _offer_ids(offer: Offer) -> dict:
+    """What a log line about `offer` names (core.log_context)."""
+    return {"offer_id": offer.pk, "ticket_id": offer.ticket_id, "agent_id": offer.agent_id}
+
+
 def offer_accept(*, offer_id, agent: Agent) -> Offer:
     """Accept an offer: the agent now holds the ticket, and nobody else ever will."""
     offer = _offer_of_agent(offer_id=offer_id, agent=agent)
@@ -145,6 +151,11 @@ def offer_accept(*, offer_id, agent: Agent) -> Offer:
                 )
             _withdraw_pending(ticket=ticket, reason=WithdrawReason.TAKEN)
             offer.status, offer.answered_at = OfferStatus.ACCEPTED, now
+            metrics.count_on_commit(metrics.offers_total, outcome="accepted")
+            log.info("offer accepted", extra=_offer_ids(offer))
+            metrics.observe_on_commit(
+                metrics.offer_answer_seconds, [(now - offer.created_at).total_seconds()], outcome="accepted"
+            )
             pushes.send_to_agent_on_commit(
                 agent.pk, {"type": "assigned", "offer_id": str(offer.pk), "ticket_id": str(ticket.pk)}
             )
@@ -180,6 +191,11 @@ def offer_decline(*, offer_id, agent: Agent, reason: str = "") -> Offer:
         if not declined:
             offer.refresh_from_db()
             raise OfferUnavailable(_unavailable_message(offer))
+        metrics.count_on_commit(metrics.offers_total, outcome="declined")
+        log.info("offer declined", extra=_offer_ids(offer))
+        metrics.observe_on_commit(
+            metrics.offer_answer_seconds, [(now - offer.created_at).total_seconds()], outcome="declined"
+        )
         Agent.objects.filter(pk=agent.pk).update(has_pending_offer=False, missed_offers_in_row=0)
         if offer.transfer_id is not None:
             transfer_offer_ended(offer=offer, ticket=ticket, declined=True, now=now)
@@ -216,6 +232,8 @@ def offer_expire(*, offer_id) -> bool:
         )
         if not expired:
             return False
+        metrics.count_on_commit(metrics.offers_total, outcome="expired")
+        log.info("offer expired", extra=_offer_ids(offer))
         offer.refresh_from_db()
         _release_offer_slot(offer.agent_id)
         events.offer_withdrawn_push(agent_id=offer.agent_id, offer_id=offer.pk, reason=WithdrawReason.EXPIRED)
@@ -249,6 +267,11 @@ def _withdraw_pending(*, ticket: Ticket, reason: str) -> int:
     withdrawn = Offer.objects.filter(pk__in=[pk for pk, _ in pending], status=OfferStatus.PENDING).update(
         status=OfferStatus.WITHDRAWN, withdraw_reason=reason, answered_at=timezone.now()
     )
+    metrics.count_on_commit(metrics.offers_total, withdrawn, outcome="withdrawn")
+    for offer_id, agent_id in pending:
+        log.info(
+            "offer withdrawn (%s)", reason, extra={"offer_id": offer_id, "ticket_id": ticket.pk, "agent_id": agent_id}
+        )
     for offer_id, agent_id in pending:
         _release_offer_slot(agent_id)
         events.offer_withdrawn_push(agent_id=agent_id, offer_id=offer_id, reason=reason)
@@ -347,6 +370,7 @@ def tickets_requeue_for_absent_agents(*, policy: DispatchPolicy) -> int:
                     f"disconnected for over {policy.requeue_after_seconds} s.",
                 )
                 requeued += 1
+    metrics.count_on_commit(metrics.sweep_repairs_total, requeued, kind="tickets_requeued_agent_gone")
     return requeued
 
 
@@ -375,6 +399,8 @@ def dispatch_sweep() -> dict:
         "orphans_requeued": tickets_requeue_orphaned(),
         **transfers_sweep(),
     }
+    for kind in ("expired", "orphans_requeued"):
+        metrics.count_on_commit(metrics.sweep_repairs_total, result[kind], kind=f"offers_{kind}")
     result["surge"] = str(surge_update(policy=policy))
     # The median moves slowly and scanning the whole online pool is not free: every 30 s is enough.
     if cache.add(POOL_MEDIAN_FRESH_KEY, 1, timeout=30):

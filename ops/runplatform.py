@@ -8,6 +8,7 @@ worker, prints where to go, and stops everything on Ctrl-C (or when any one proc
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +85,14 @@ def _demo_debtor_unless_configured() -> None:
         print(f"PAYOUT_DEBTOR_* not set: SEPA files debit the demo account {DEMO_DEBTOR['PAYOUT_DEBTOR_NAME']!r}.")
 
 
+def _metrics_directory_fresh() -> None:
+    """Every process writes its metrics under PROMETHEUS_MULTIPROC_DIR (core.metrics); a new start begins
+    with an empty directory, as deploy/README.md asks of production."""
+    directory = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(BASE_DIR / "var" / "prometheus")))
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+
+
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     os.environ.setdefault("DEBUG", "true")
@@ -94,6 +103,7 @@ def main() -> int:
     os.environ["PORT"] = port
     os.environ.setdefault("HOST", "127.0.0.1")
     os.environ.setdefault("WEB_CONCURRENCY", "1")
+    _metrics_directory_fresh()
     processes = {name: _start(name, command) for name, command in procfile_processes().items()}
 
     def stop_all(*_):

@@ -31,6 +31,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from agents.models import PresenceInterval, ShiftBooking
+from core import metrics
 from payouts import formula
 from payouts.models import (
     PAYABLE_STATUSES,
@@ -190,6 +191,7 @@ def shift_guarantee_close_booking(*, booking) -> ShiftGuaranteeClose | None:
         with transaction.atomic():
             line = None
             if figures.topup:
+                metrics.pay_lines_count_on_commit([PayLineKind.SHIFT_GUARANTEE_TOPUP])
                 line = PayLine.objects.create(
                     agent_id=booking.agent_id,
                     kind=PayLineKind.SHIFT_GUARANTEE_TOPUP,

@@ -22,6 +22,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q, Sum
 from django.utils import timezone
 
 from agents.models import Agent
+from core import metrics
 from core.audit import audit_record
 from core.errors import DomainError, InvalidInput, NotFound
 from core.time import utc_day_start
@@ -472,6 +473,7 @@ def ticket_pay_compute(*, ticket_id) -> TicketPay | None:
             )
         )
     PayLine.objects.bulk_create(lines)
+    metrics.pay_lines_count_on_commit(line.kind for line in lines)
     _quality_bonus_write(ticket=ticket, card=card)
     return pay
 
@@ -540,6 +542,7 @@ def _quality_bonus_write(*, ticket, card: RateCard) -> PayLine | None:
         return None
     try:
         with transaction.atomic():
+            metrics.pay_lines_count_on_commit([PayLineKind.QUALITY_BONUS])
             return PayLine.objects.create(
                 agent_id=ticket.assigned_agent_id,
                 ticket=ticket,
@@ -604,6 +607,7 @@ def pay_adjustment_create(*, actor, agent, amount: Decimal, currency: str, reaso
         created_by=actor,
         reason=reason.strip(),
     )
+    metrics.pay_lines_count_on_commit([line.kind])
     audit_record(
         actor=actor,
         action="pay.adjust",
@@ -687,6 +691,7 @@ def earnings_floor_close_agent(*, agent, period_start: dt.date, card: RateCard) 
             )
             if topup:
                 cur = card.currency
+                metrics.pay_lines_count_on_commit([PayLineKind.EARNINGS_FLOOR_TOPUP])
                 PayLine.objects.create(
                     agent=agent,
                     kind=PayLineKind.EARNINGS_FLOOR_TOPUP,
@@ -792,6 +797,7 @@ def ticket_pay_sweep(*, limit: int = 500) -> int:
     settled_before = timezone.now() - dt.timedelta(seconds=LOST_PAY_TASK_SECONDS)
     unpaid = _unpaid_closed_tickets(settled_before=settled_before, limit=limit)
     paid = sum(1 for ticket_id in unpaid if ticket_pay_compute(ticket_id=ticket_id) is not None)
+    metrics.count_on_commit(metrics.sweep_repairs_total, paid, kind="tickets_paid")
     bonus_missing = list(
         Ticket.objects.filter(
             pay__isnull=False,

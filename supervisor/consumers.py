@@ -24,6 +24,7 @@ REFRESH_SECONDS = 1.0
 
 
 class SupervisorConsumer(FrameConsumer):
+    socket_kind = "supervisor"
     refresher = None
     last_fingerprint = None
 

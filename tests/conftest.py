@@ -134,6 +134,8 @@ def _live_stack_processes(django_db_setup, django_db_blocker):
         "PRESENCE_HEARTBEAT_SECONDS": "1",
         # Beat settles ended shifts every 3 s instead of every 5 minutes.
         "SHIFT_GUARANTEE_CLOSE_SECONDS": "3",
+        # The stack's processes write their metrics here; its web process adds them up at /metrics.
+        "PROMETHEUS_MULTIPROC_DIR": str(log_dir / "prometheus"),
     }
     # Browser tests allow sync ORM calls next to Playwright's loop in *this* process; never in the servers.
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

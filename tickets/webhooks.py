@@ -19,6 +19,7 @@ nothing to the broker. Long waits live in `next_attempt_at`, not in the broker: 
 countdown for their ticket.
 """
 
+import contextvars
 import hashlib
 import hmac
 import json
@@ -35,6 +36,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from core import metrics
 from core.audit import audit_record
 from core.errors import NotFound
 from tickets.models import Ticket, WebhookDelivery, WebhookDeliveryStatus
@@ -260,6 +262,8 @@ def webhook_deliver_for_ticket(*, ticket_id) -> int:
         mine = WebhookDelivery.objects.filter(pk=head.pk, status=D.PENDING, claimed_until=lease)
         if ok:
             mine.update(status=D.DELIVERED, delivered_at=done, claimed_until=None, last_status_code=status_code)
+            metrics.webhook_deliveries_total.labels(outcome="delivered").inc()
+            logger.info("webhook %s delivered", head.event, extra={"ticket_id": ticket_id, "delivery_id": head.id})
             delivered += 1
             continue
         attempts = head.attempts + 1
@@ -272,7 +276,17 @@ def webhook_deliver_for_ticket(*, ticket_id) -> int:
             last_status_code=status_code,
             last_error=error,
         )
-        logger.info("webhook %s to %s failed (attempt %s): %s", head.id, head.integration.name, attempts, error)
+        metrics.webhook_deliveries_total.labels(outcome="gave_up" if gave_up else "failed").inc()
+        logger.log(
+            logging.WARNING if gave_up else logging.INFO,
+            "webhook %s to %s failed (attempt %s%s): %s",
+            head.event,
+            head.integration.name,
+            attempts,
+            ", given up" if gave_up else "",
+            error,
+            extra={"ticket_id": ticket_id, "delivery_id": head.id},
+        )
         if gave_up:
             continue  # the next event of the ticket may go now
         if delay.total_seconds() <= WEBHOOK_QUICK_RETRY_SECONDS:
@@ -320,7 +334,9 @@ def webhook_flush(*, budget_seconds: float = FLUSH_BUDGET_SECONDS) -> int:
             due = webhook_due_ticket_ids(limit=200)
             if not due:
                 return delivered
-            delivered += sum(pool.map(_deliver_in_thread, due))
+            # Each thread runs in a copy of this task's context: its log lines name the task (core.log_context).
+            runs = [(contextvars.copy_context(), ticket_id) for ticket_id in due]
+            delivered += sum(pool.map(lambda run: run[0].run(_deliver_in_thread, run[1]), runs))
             if time.monotonic() > deadline:
                 webhook_flush_request()  # the rest in a fresh task run
                 return delivered

@@ -623,8 +623,14 @@ const socket = new AgentSocket(config.wsPath, {
     showBanner(why === "network" ? S.offline_network : S.reconnecting);
     updateWaiting();
   },
-  onRetryScheduled(at) {
+  onRetryScheduled(at, { restart = false } = {}) {
     retryAt = at;
+    if (restart) {
+      // A deploy, not a failure: no "connection lost" countdown for the second it takes.
+      clearInterval(bannerTimer);
+      showBanner(S.reconnecting);
+      return;
+    }
     showRetryCountdown();
   },
   onUnauthorized() {

@@ -2,11 +2,20 @@
 // server's heartbeat), and a pong deadline so that a half-open connection is noticed too. Every
 // (re)connect is answered by the server with the full state, so the page never trusts that it
 // missed nothing while it was away.
+//
+// A server process that is stopping (a deploy) sends {"type": "reconnect"} and closes with 4012
+// (core/sockets.py CLOSE_CODE_RECONNECT; uvicorn's own 1012 "service restart" is treated alike): the
+// page reconnects at once, after a random 0.1-1.5 s so the process's agents do not all arrive in the
+// same instant, and the load balancer sends it to another process.
 
 const PING_EVERY_MS = 20000;
 const PONG_DEADLINE_MS = 10000;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
+export const CLOSE_RECONNECT = 4012;
+const CLOSE_SERVICE_RESTART = 1012;
+const RESTART_JITTER_MIN_MS = 100;
+const RESTART_JITTER_MAX_MS = 1500;
 
 export class AgentSocket {
   constructor(path, { onFrame, onOpen, onDown, onRetryScheduled, onUnauthorized }) {
@@ -19,6 +28,7 @@ export class AgentSocket {
     this.pingTimer = null;
     this.pongTimer = null;
     this.wasOpen = false;
+    this.serverRestarting = false;
     window.addEventListener("online", () => this.reconnectNow());
     window.addEventListener("offline", () => this.drop("network"));
     document.addEventListener("visibilitychange", () => {
@@ -65,6 +75,10 @@ export class AgentSocket {
         this.pongTimer = null;
         return;
       }
+      if (frame.type === "reconnect") {
+        this.serverRestarting = true; // the close (4012) follows
+        return;
+      }
       this.handlers.onFrame(frame);
     };
     ws.onclose = (event) => {
@@ -72,6 +86,16 @@ export class AgentSocket {
       this.cleanup();
       if (event.code === 4401) {
         this.handlers.onUnauthorized();
+        return;
+      }
+      const restarting =
+        this.serverRestarting || event.code === CLOSE_RECONNECT || event.code === CLOSE_SERVICE_RESTART;
+      this.serverRestarting = false;
+      if (restarting) {
+        this.handlers.onDown("restart");
+        this.attempt = 0; // a deploy is not a failure: no backoff
+        const jitter = RESTART_JITTER_MIN_MS + Math.random() * (RESTART_JITTER_MAX_MS - RESTART_JITTER_MIN_MS);
+        this.scheduleRetry(jitter, { restart: true });
         return;
       }
       this.handlers.onDown("closed");
@@ -115,17 +139,17 @@ export class AgentSocket {
     if (why !== "network" || navigator.onLine) this.scheduleRetry();
   }
 
-  scheduleRetry() {
+  scheduleRetry(delayMs, { restart = false } = {}) {
     if (this.retryTimer !== null) return;
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
     // "Equal jitter": at least half the ceiling, so a whole pool of agents does not reconnect at once.
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    const delay = delayMs ?? ceiling / 2 + Math.random() * (ceiling / 2);
     this.attempt += 1;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connect();
     }, delay);
-    this.handlers.onRetryScheduled(Date.now() + delay);
+    this.handlers.onRetryScheduled(Date.now() + delay, { restart });
   }
 
   reconnectNow() {
