@@ -373,6 +373,7 @@ def _canned_out(response, *, ticket=None, agent_name: str = "") -> dict:
 
 class CannedResponseListView(APIView):
     permission_classes = [role_permission(Role.AGENT, Role.SUPERVISOR)]
+    pagination = Pagination(default_limit=200, max_limit=1000)
 
     @extend_schema(
         summary="Canned responses: the shared ones and (for an agent) their own",
@@ -398,6 +399,7 @@ class CannedResponseListView(APIView):
         agent = getattr(request.user, "agent", None) if request.user.role == Role.AGENT else None
         name = agent.display_name if agent is not None else request.user.get_username()
         responses = canned_response_list(user=request.user, language=request.query_params.get("language") or None)
+        responses = self.pagination.page(request, responses)
         return Response([_canned_out(r, ticket=ticket, agent_name=name) for r in responses])
 
     @extend_schema(

@@ -308,7 +308,9 @@ def wait_for_worker(env: dict, timeout: float = 60, process: ManagedProcess | No
 
         ping_task.apply_async(args=["ready"]).get(timeout=timeout)
         return
-    app = Celery("live-stack-ping", broker=broker_url, backend=broker_url)
+    # Not the current app: the project's shared tasks resolve to the current app, and would otherwise
+    # publish to this stack's Redis for the rest of the session (after it is gone: refused connections).
+    app = Celery("live-stack-ping", broker=broker_url, backend=broker_url, set_as_current=False)
     app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
     try:
         result = app.send_task("config.ping_task", args=["ready"])
