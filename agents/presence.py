@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
 
 from agents.events import agent_status_push
 from agents.locks import agent_lock
@@ -194,6 +196,11 @@ def presence_intervals_repair(*, now=None) -> int:
     return closed + len(opened)
 
 
+def _connection_lost_text(agent: Agent) -> str:
+    with override(agent.ui_language or "en"):  # the agent reads it, in the language they chose
+        return _("Your connection was lost.")
+
+
 def presence_sweep(*, grace_seconds: int) -> int:
     """Close sockets of dead processes and set agents offline whose last socket closed over
     `grace_seconds` ago: they count as online until that last socket closed. Returns how many agents
@@ -215,7 +222,7 @@ def presence_sweep(*, grace_seconds: int) -> int:
         presence_set(
             agent=agent,
             status=Agent.Presence.OFFLINE,
-            reason="Your connection was lost.",
+            reason=_connection_lost_text(agent),
             online_until=agent.disconnected_at,
         )
         went_offline += 1

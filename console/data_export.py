@@ -26,7 +26,7 @@ from core.models import AuditEntry
 from dispatch.models import Offer, OfferStatus, SupervisorAlert
 from dispatch.serializers import decision_for_agent
 from payouts.models import EarningsPeriodClose, PayLine, PayoutItem, TicketPay
-from tickets.models import Message, Ticket
+from tickets.models import CannedResponse, Message, Ticket, TicketNote
 
 EXPORT_FORMAT_VERSION = 1
 CHUNK_ROWS = 500
@@ -96,6 +96,7 @@ def _presence(agent: Agent) -> dict:
         "presence": agent.presence,
         "changed_at": _when(agent.presence_changed_at),
         "reason": agent.presence_reason,
+        "break_until": _when(agent.break_until),
         "online_seconds_total": agent.online_seconds,
         "disconnected_at": _when(agent.disconnected_at),
         "online_intervals": [
@@ -107,6 +108,22 @@ def _presence(agent: Agent) -> dict:
             for c in agent.connections.order_by("connected_at")
         ],
     }
+
+
+def _notes_written(agent: Agent) -> list[dict]:
+    """Internal notes the agent wrote on tickets (issue 17)."""
+    return [
+        {"ticket_id": str(note.ticket_id), "text": note.text, "at": _when(note.at)}
+        for note in TicketNote.objects.filter(author_id=agent.user_id).order_by("at")
+    ]
+
+
+def _canned_responses(agent: Agent) -> list[dict]:
+    """The agent's own canned responses."""
+    return [
+        {"id": str(r.pk), "title": r.title, "text": r.text, "language": r.language, "updated_at": _when(r.updated_at)}
+        for r in CannedResponse.objects.filter(owner=agent).order_by("title")
+    ]
 
 
 def _offers(agent: Agent) -> Iterator[dict]:
@@ -334,6 +351,8 @@ def agent_data_export(*, agent: Agent) -> dict:
         "appeals": _appeals(agent),
         "supervisor_alerts": _alerts(agent),
         "audit_entries": _audit(agent),
+        "notes_written": _notes_written(agent),
+        "canned_responses": _canned_responses(agent),
     }
 
 

@@ -20,6 +20,8 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
 
 from agents.models import Agent
 from agents.presence import presence_set
@@ -252,12 +254,12 @@ def _count_missed_offer(agent: Agent) -> None:
     limit = policy_current().max_missed_offers_in_row
     if limit and agent.missed_offers_in_row >= limit and agent.presence == Agent.Presence.ONLINE:
         Agent.objects.filter(pk=agent.pk).update(missed_offers_in_row=0)
-        presence_set(
-            agent=agent,
-            status=Agent.Presence.AWAY,
-            reason=f"You let {limit} offers in a row expire, so we set you to away and customers do not wait "
-            "on you. Go online again when you are ready.",
-        )
+        with override(agent.ui_language or "en"):  # the agent reads it, in the language they chose
+            reason = _(
+                "You let %(limit)s offers in a row expire, so we set you to away and customers do not wait "
+                "on you. Go online again when you are ready."
+            ) % {"limit": limit}
+        presence_set(agent=agent, status=Agent.Presence.AWAY, reason=reason)
 
 
 def _withdraw_pending(*, ticket: Ticket, reason: str) -> int:

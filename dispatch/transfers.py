@@ -62,7 +62,9 @@ def _requirements(*, ticket: Ticket, skill_codes: list[str]) -> list[SkillRequir
     skills = {skill.code: skill for skill in Skill.objects.filter(code__in=skill_codes)}
     unknown = [code for code in skill_codes if code not in skills]
     if unknown:
-        raise InvalidInput({"to": {"skills": [f"Unknown skill: {', '.join(sorted(unknown))}."]}})
+        raise InvalidInput(
+            {"to": {"skills": [_("Unknown skill: %(skills)s.") % {"skills": ", ".join(sorted(unknown))}]}}
+        )
     asked = dict(TicketSkill.objects.filter(ticket=ticket).values_list("skill__code", "min_level"))
     return [
         SkillRequirement(
@@ -93,24 +95,26 @@ def named_agent_problems(*, ticket: Ticket, agent: Agent, sender: Agent) -> list
     from dispatch.selectors import skill_requirements
 
     if agent.pk == sender.pk:
-        return ["You cannot transfer a ticket to yourself."]
+        return [_("You cannot transfer a ticket to yourself.")]
     problems = []
     name = agent.display_name
     if agent.status != Agent.Status.ACTIVE:
-        problems.append(f"{name} is not active.")
+        problems.append(_("%(agent)s is not active.") % {"agent": name})
     if not dispatch_pool().filter(pk=agent.pk).exists():
-        problems.append(f"{name} is not online (or on a break, or taking no new work).")
+        problems.append(_("%(agent)s is not online (or on a break, or taking no new work).") % {"agent": name})
     if agent.active_tickets >= agent.max_concurrent:
-        problems.append(f"{name} has no room for another ticket now.")
+        problems.append(_("%(agent)s has no room for another ticket now.") % {"agent": name})
     if agent.has_pending_offer:
-        problems.append(f"{name} is answering another offer right now; try again in a moment.")
+        problems.append(_("%(agent)s is answering another offer right now; try again in a moment.") % {"agent": name})
     requirements = skill_requirements(ticket=ticket, skill_relaxation=ticket.skill_relaxation)
     if not _qualified(Agent.objects.filter(pk=agent.pk), language=ticket.language, requirements=[]).exists():
-        problems.append(f"{name} does not speak '{ticket.language}'.")
+        problems.append(_("%(agent)s does not speak '%(language)s'.") % {"agent": name, "language": ticket.language})
     levels = dict(AgentSkill.objects.filter(agent=agent).values_list("skill__code", "level"))
     for r in requirements:
         if levels.get(r.code, 0) < r.level:
-            problems.append(f"{name} lacks {r.code} at level {r.level}.")
+            problems.append(
+                _("%(agent)s lacks %(skill)s at level %(level)s.") % {"agent": name, "skill": r.code, "level": r.level}
+            )
     return problems
 
 
@@ -128,24 +132,28 @@ def transfer_create(*, ticket: Ticket, sender: Agent, to: dict, note: str, now=N
     if ticket.assigned_agent_id != sender.pk or ticket.status not in (TicketStatus.ASSIGNED,):
         if ticket.assigned_agent_id == sender.pk:
             raise DomainError(
-                "ticket_not_open", f"The ticket is {ticket.status}: only a ticket you are serving can be transferred."
+                "ticket_not_open",
+                _("The ticket is %(status)s: only a ticket you are serving can be transferred.")
+                % {"status": ticket.status},
             )
-        raise NotFound("No such ticket among yours.")
+        raise NotFound(_("No such ticket among yours."))
     note = (note or "").strip()
     if len(note) > TRANSFER_NOTE_MAX_CHARS:
-        raise InvalidInput({"note": [f"A transfer note is at most {TRANSFER_NOTE_MAX_CHARS} characters."]})
+        raise InvalidInput(
+            {"note": [_("A transfer note is at most %(max)s characters.") % {"max": TRANSFER_NOTE_MAX_CHARS}]}
+        )
     if Transfer.objects.filter(ticket=ticket, status=TransferStatus.PENDING).exists():
         raise DomainError(
-            "transfer_pending", "This ticket has a transfer waiting for an answer already; withdraw it first."
+            "transfer_pending", _("This ticket has a transfer waiting for an answer already; withdraw it first.")
         )
     policy = policy_current()
     fields = {"ticket": ticket, "from_agent": sender, "note": note, "created_at": now}
     if "agent_id" in to:
         target = Agent.objects.filter(pk=to["agent_id"]).first()
         if target is None:
-            raise InvalidInput({"to": {"agent_id": ["No such agent."]}})
+            raise InvalidInput({"to": {"agent_id": [_("No such agent.")]}})
         if target.pk == sender.pk:
-            raise InvalidInput({"to": {"agent_id": ["You cannot transfer a ticket to yourself."]}})
+            raise InvalidInput({"to": {"agent_id": [_("You cannot transfer a ticket to yourself.")]}})
         problems = named_agent_problems(ticket=ticket, agent=target, sender=sender)
         if problems:
             raise DomainError("agent_ineligible", " ".join(problems), fields={"to": {"agent_id": problems}})
@@ -162,8 +170,8 @@ def transfer_create(*, ticket: Ticket, sender: Agent, to: dict, note: str, now=N
             pool = _describe_pool(language, requirements)
             raise DomainError(
                 "pool_empty",
-                f"Nobody could ever take this transfer: no active colleague has {pool}.",
-                fields={"to": [f"No active colleague has {pool}."]},
+                _("Nobody could ever take this transfer: no active colleague has %(pool)s.") % {"pool": pool},
+                fields={"to": [_("No active colleague has %(pool)s.") % {"pool": pool}]},
             )
         fields.update(to_language=language, to_skills=[r.code for r in requirements])
     try:
@@ -173,12 +181,16 @@ def transfer_create(*, ticket: Ticket, sender: Agent, to: dict, note: str, now=N
             )
     except IntegrityError as exc:  # a second request at the same moment: the partial unique index
         raise DomainError(
-            "transfer_pending", "This ticket has a transfer waiting for an answer already; withdraw it first."
+            "transfer_pending", _("This ticket has a transfer waiting for an answer already; withdraw it first.")
         ) from exc
     offered = transfer_offer_next(transfer=transfer, ticket=ticket, now=now)
     if transfer.to_agent_id is not None and not offered:
         # Between the check and the claim the colleague got another offer: refuse rather than wait.
-        raise DomainError("agent_ineligible", f"{transfer.to_agent.display_name} is answering another offer right now.")
+        raise DomainError(
+            "agent_ineligible",
+            _("%(agent)s is answering another offer right now; try again in a moment.")
+            % {"agent": transfer.to_agent.display_name},
+        )
     audit_record(
         actor=sender.user,
         action="ticket.transfer_requested",
@@ -398,7 +410,7 @@ def transfer_withdraw(*, ticket: Ticket, sender: Agent, now=None) -> Transfer:
         .first()
     )
     if transfer is None or ticket.assigned_agent_id != sender.pk:
-        raise NotFound("You have no transfer of this ticket waiting for an answer.")
+        raise NotFound(_("You have no transfer of this ticket waiting for an answer."))
     transfer_end(
         transfer=transfer,
         status=TransferStatus.WITHDRAWN,

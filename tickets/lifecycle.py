@@ -8,6 +8,8 @@
 
 Who holds an assigned ticket is its open Assignment (tickets.models); resolved and handed-back tickets
 keep theirs through the wrap-up, and `closed_at` is stamped when the wrap-up ends (tickets.services).
+A warm transfer changes the holder without a status change (assigned stays assigned):
+tickets.services.ticket_holder_change, a conditional UPDATE on the sender still holding it.
 
 A transition is a conditional UPDATE on the current status, so two racing writers cannot both move the
 same ticket: the loser sees zero rows and gets IllegalTransition (HTTP 409).

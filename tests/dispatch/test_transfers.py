@@ -289,3 +289,19 @@ def test_each_agent_is_paid_for_their_own_part(sender):
     time_line = PayLine.objects.get(agent=receiver, kind="time")
     assert "your part since you took over the transfer" in time_line.explanation
     assert time_line.inputs["engaged_seconds"] < 60  # the receiver's own minutes, not the sender's 5
+
+
+def test_refusals_are_in_the_agents_language(sender):
+    ticket = held_ticket(sender)
+    client = client_with_token(sender.user)
+    response = client.post(
+        f"/api/v1/tickets/{ticket.pk}/transfer/",
+        {"to": {"agent_id": str(sender.pk)}},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="sv",
+    )
+    assert response.status_code == 400
+    assert response.json()["to"]["agent_id"] == ["Du kan inte lämna över ett ärende till dig själv."]
+    german = client.delete(f"/api/v1/tickets/{ticket.pk}/transfer/", HTTP_ACCEPT_LANGUAGE="de")
+    assert german.status_code == 404
+    assert german.json()["message"] == "Für dieses Ticket wartet keine Übergabe von Ihnen auf Antwort."

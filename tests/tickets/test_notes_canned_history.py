@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 def held_ticket(agent, **fields):
     ticket = TicketFactory(**{"language": "en", **fields})
     [offer] = services.ticket_dispatch(ticket_id=ticket.pk)
+    assert offer.agent_id == agent.pk, "the test meant this agent to be the only one free"
     services.offer_accept(offer_id=offer.pk, agent=agent)
     ticket.refresh_from_db()
     return ticket
@@ -181,7 +182,9 @@ def test_canned_response_refusals(holder, supervisor_client):
 
 def test_the_holder_sees_the_customers_earlier_tickets_with_outcome_agent_and_notes(holder, supervisor_client):
     first_agent = online(AgentFactory(display_name="Ella E.", languages=["en"]))
+    type(holder).objects.filter(pk=holder.pk).update(presence="offline")  # Ella serves the first contact
     earlier = held_ticket(first_agent, customer_ref="c-42")
+    online(holder)
     first = client_with_token(first_agent.user)
     first.post(f"/api/v1/tickets/{earlier.pk}/notes/", {"text": "Promised a callback."}, format="json")
     first.post(f"/api/v1/tickets/{earlier.pk}/resolve/", {"outcome": "not_solved", "notes": "Needs IT"}, format="json")
@@ -199,3 +202,17 @@ def test_the_holder_sees_the_customers_earlier_tickets_with_outcome_agent_and_no
     assert entry["resolution_notes"] == "Needs IT"
     assert [n["text"] for n in entry["notes"]] == ["Promised a callback."]
     assert supervisor_client.get(f"/api/v1/tickets/{ticket.pk}/").json()["history"][0]["id"] == str(earlier.pk)
+
+
+def test_the_agents_data_export_holds_their_notes_and_canned_responses(holder):
+    from console.data_export import agent_data_export
+
+    ticket = held_ticket(holder)
+    client = client_with_token(holder.user)
+    client.post(f"/api/v1/tickets/{ticket.pk}/notes/", {"text": "Mine to keep."}, format="json")
+    client.post("/api/v1/canned-responses/", {"title": "Own", "text": "Hej!", "language": "sv"}, format="json")
+
+    export = agent_data_export(agent=holder)
+
+    assert [n["text"] for n in export["notes_written"]] == ["Mine to keep."]
+    assert [r["title"] for r in export["canned_responses"]] == ["Own"]
