@@ -13,6 +13,7 @@ from agents.lockout import LoginLocked, login_failure_record, login_lockout_chec
 from agents.models import Role
 from core.errors import DomainError
 from core.ratelimit import RateLimited, client_address, rate_limit_check
+from core.timezones import in_viewer_timezone
 
 ROLE_HOME = {Role.AGENT: "agent-home", Role.SUPERVISOR: "supervisor-home", Role.FINANCE: "finance-home"}
 
@@ -90,6 +91,7 @@ class NoticePublishForm(forms.Form):
     changes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="What changed")
 
 
+@in_viewer_timezone
 @login_required
 def algorithm_notice(request):
     """Readable by every person; agents viewing it is recorded (they were shown the version)."""

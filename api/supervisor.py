@@ -32,7 +32,10 @@ JSON = OpenApiTypes.OBJECT
 class DashboardView(APIView):
     """The live board's numbers, and under "definitions" what each one counts (in the caller's language);
     the same as the `board` frame of /ws/supervisor/. Parts of a whole add up to it: e.g. agents
-    `online` = `offer_pending` + `busy` + `available`."""
+    `online` = `offer_pending` + `busy` + `available`. `agents_list`: active agents (online first) with
+    state, presence, `in_state_since`, `tickets_held` of `capacity`, languages, skills and `offers_today`;
+    `waiting_list`: the ten tickets waiting longest, each with `why_waiting` (`kind`, and the online pool
+    = `eligible` + each `excluded` count)."""
 
     permission_classes = [IsSupervisor]
 

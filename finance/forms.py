@@ -2,6 +2,7 @@ import uuid
 from decimal import Decimal
 
 from django import forms
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from agents.models import Agent
@@ -53,6 +54,16 @@ class AdjustmentForm(forms.Form):
             raise forms.ValidationError(_("No ticket has this id."))
         return ticket
 
+
+# Why the bot escalated, in words (the same words as on the supervisor's pages, so one translation).
+REASON_LABELS = {
+    "customer_request": _("Customer asked for a person"),
+    "negative_sentiment": _("Customer upset"),
+    "complex_case": _("Complex case"),
+    "sensitive": _("Sensitive matter"),
+    "bot_low_confidence": _("Bot unsure"),
+    "policy": _("Policy requires a person"),
+}
 
 money = {"max_digits": 12, "decimal_places": 2, "min_value": Decimal("0")}
 
@@ -126,7 +137,10 @@ class RateCardForm(forms.Form):
         super().__init__(*args, **kwargs)
         for reason in EscalationReason:
             self.fields[f"base_{reason.value}"] = forms.DecimalField(
-                label=_("Base pay when the bot escalated for: %(reason)s") % {"reason": reason.label.lower()},
+                label=format_lazy(
+                    _("Base pay when the bot escalated for: {reason}"),
+                    reason=REASON_LABELS.get(reason.value, reason.label),
+                ),
                 help_text=_("Leave empty to use the base pay above."),
                 required=False,
                 **money,

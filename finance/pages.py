@@ -10,6 +10,7 @@ from actions.rules import rate_card_change
 from agents.models import Role
 from agents.permissions import role_required
 from core.errors import DomainError
+from core.timezones import in_viewer_timezone
 from finance.forms import AdjustmentForm, BatchCreateForm, RateCardForm
 from payouts import batches, exports, selectors, services
 from payouts.models import PayLineKind
@@ -20,11 +21,13 @@ def _refused(request, error: DomainError) -> None:
     messages.error(request, f"{error.message} {detail}".strip())
 
 
+@in_viewer_timezone
 @role_required(Role.FINANCE)
 def home(request):
     return render(request, "finance/home.html")
 
 
+@in_viewer_timezone
 @role_required(Role.FINANCE)
 def batch_list(request):
     form = BatchCreateForm(request.POST or None)
@@ -39,6 +42,7 @@ def batch_list(request):
     return render(request, "finance/batch_list.html", {"form": form, "batches": selectors.payout_batch_list()[:200]})
 
 
+@in_viewer_timezone
 @role_required(Role.FINANCE)
 def batch_detail(request, batch_id):
     batch = selectors.payout_batch_get(batch_id=batch_id)
@@ -71,6 +75,7 @@ def batch_detail(request, batch_id):
     )
 
 
+@in_viewer_timezone
 @role_required(Role.FINANCE)
 def adjustments(request):
     form = AdjustmentForm(request.POST or None)
@@ -88,7 +93,7 @@ def adjustments(request):
     return render(request, "finance/adjustments.html", {"form": form, "lines": recent})
 
 
-@role_required(Role.FINANCE)
+@role_required(Role.FINANCE)  # in UTC: its form's "in force from" is a UTC time
 def rate_cards(request):
     current = services.rate_card_in_force()
     initial = {name: getattr(current, name) for name in services.RATE_CARD_FIELDS if name in RateCardForm.base_fields}

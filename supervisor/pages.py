@@ -34,6 +34,7 @@ from agents.services import agent_create, agent_reinstate, agent_suspend, agent_
 from core.audit import audit_actor_name
 from core.errors import DomainError, InvalidInput
 from core.models import AuditEntry
+from core.timezones import in_viewer_timezone
 from dispatch import selectors as dispatch_selectors
 from dispatch.policy import policy_current
 from dispatch.serializers import PolicyUpdateSerializer
@@ -102,6 +103,7 @@ def _board_strings() -> dict:
     }
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 def board_page(request):
     """The live board: the figures' places and each one's definition; the numbers come over the socket."""
@@ -121,6 +123,7 @@ def board_page(request):
 # ---------------------------------------------------------------- tickets
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 def tickets_page(request):
     status = request.GET.get("status", "")  # the most recent tickets of every status
@@ -138,6 +141,7 @@ def tickets_page(request):
     )
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
 def ticket_page(request, ticket_id):
@@ -228,6 +232,7 @@ def _agent_add(request):
     )
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
 def pool_page(request):
@@ -262,6 +267,7 @@ def pool_page(request):
     )
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
 def agent_page(request, agent_id):
@@ -357,6 +363,7 @@ def agent_page(request, agent_id):
 # ---------------------------------------------------------------- appeals
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
 def appeals_page(request):
@@ -462,6 +469,7 @@ def shifts_page(request):
 # ---------------------------------------------------------------- quality
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 def quality_page(request):
     try:
@@ -551,6 +559,7 @@ def _steps_key(steps) -> list:
     return sorted((str(step.get("after_seconds")), step.get("action"), str(step.get("value"))) for step in steps or [])
 
 
+@in_viewer_timezone
 @role_required(Role.SUPERVISOR)
 @require_http_methods(["GET", "POST"])
 def policy_page(request):
