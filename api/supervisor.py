@@ -392,7 +392,12 @@ class AppealDecideView(APIView):
 class ShiftSerializer(StrictSerializer):
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
-    places = serializers.IntegerField()
+    # The service's own bounds (agents.shifts), declared here too so the schema documents them.
+    places = serializers.IntegerField(
+        min_value=1,
+        max_value=500,
+        error_messages={"min_value": "A shift needs at least one place.", "max_value": "At most 500 places per shift."},
+    )
     languages = serializers.ListField(child=serializers.CharField(max_length=8), required=False, default=list)
     skills = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list)
     hourly_guarantee = serializers.DictField(

@@ -8,7 +8,7 @@ scenario crosses roles as the platform's users do. Checked on every answer: neve
 the schema documents. The links are added to the schema here, for the fuzzer; the served schema is
 unchanged.
 
-Bounded: FUZZ_STATEFUL_SCENARIOS (default 15) scenarios of up to FUZZ_STATEFUL_STEPS (default 8) calls;
+Bounded: FUZZ_STATEFUL_SCENARIOS (default 20) scenarios of up to FUZZ_STATEFUL_STEPS (default 8) calls;
 `make fuzz` runs many more. Seeded by the run's seed (FUZZ_SEED replays it).
 """
 
@@ -36,7 +36,7 @@ from tests.security.test_api_fuzz import (  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
-SCENARIOS = int(os.environ.get("FUZZ_STATEFUL_SCENARIOS", "15"))
+SCENARIOS = int(os.environ.get("FUZZ_STATEFUL_SCENARIOS", "20"))
 STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "8"))
 
 TICKET_ACTIONS = [
