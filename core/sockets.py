@@ -116,8 +116,15 @@ class FrameConsumer(AsyncWebsocketConsumer):
     async def send(self, text_data=None, bytes_data=None, close=False):
         # After the server closed a socket, pushes to its groups may still arrive until the client's close
         # does: they go nowhere instead of failing in the consumer.
-        if not self.closing:
+        if self.closing:
+            return
+        try:
             await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except OSError:
+            # The client went away mid-send (uvicorn's ClientDisconnected), e.g. a tab closed while its
+            # socket was being set up. Raised, it would end the consumer before its disconnect handler
+            # runs, leaving the connection recorded; swallowed, the disconnect comes next and cleans up.
+            self.closing = True
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:

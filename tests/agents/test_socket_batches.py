@@ -42,3 +42,25 @@ def test_a_connect_arriving_while_a_batch_is_written_is_written_next():
     assert calls == [[first.pk], [second.pk]]
     assert first_frames[0]["type"] == second_frames[0]["type"] == "state"
     assert Agent.objects.get(pk=second.pk).open_sockets == 1
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_tab_closed_while_its_socket_is_being_set_up_leaves_no_connection_behind(live_stack):
+    """The console opens a socket and the agent navigates away at once (sign-in lands on the console,
+    then they click Earnings): the server's first frames meet a closed connection. Its connection row
+    must still go, or the agent counts as connected until the sweep (found by a browser test)."""
+    from websockets.sync.client import connect
+
+    from agents.models import AgentConnection
+    from agents.services import person_token_issue
+    from tests.dispatch.test_live_dispatch import wait_until
+
+    agent = AgentFactory()
+    token = person_token_issue(user=agent.user)
+    for _ in range(10):
+        socket = connect(live_stack.ws_url(0), additional_headers={"Authorization": f"Bearer {token}"})
+        socket.close()  # before the server has sent its state frame
+
+    wait_until(lambda: not AgentConnection.objects.filter(agent=agent).exists(), timeout=20)
+    wait_until(lambda: Agent.objects.get(pk=agent.pk).open_sockets == 0, timeout=5)
