@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -41,6 +42,7 @@ from dispatch.serializers import PolicyUpdateSerializer
 from supervisor import selectors as board
 from supervisor.labels import LABELS
 from tickets.models import Ticket, TicketStatus
+from tickets.services import note_add
 
 FLASH_KEY = "supervisor_flash"
 
@@ -172,6 +174,14 @@ def ticket_page(request, ticket_id):
                 lambda: supervision.ticket_cancel_by_supervisor(ticket_id=ticket.pk, actor=request.user, reason=reason),
                 success="The ticket was cancelled.",
             )
+        elif action == "whisper":
+            # A whisper is an internal note (issue 17's notes): the holder sees it at once, later holders and
+            # supervisors read it with the ticket, and the customer and the bot platform never do.
+            _attempt(
+                request,
+                lambda: note_add(ticket=ticket, author=request.user, text=request.POST.get("text", "")),
+                success=gettext("Your whisper reached the agent."),
+            )
         return redirect("supervisor-ticket", ticket_id=ticket.pk)
     is_open = ticket.status in (TicketStatus.QUEUED, TicketStatus.OFFERED, TicketStatus.ASSIGNED)
     return _render(
@@ -183,9 +193,41 @@ def ticket_page(request, ticket_id):
             "events": board.ticket_timeline(ticket=ticket),
             "candidates": dispatch_selectors.reassign_candidates(ticket=ticket) if is_open else [],
             "is_open": is_open,
+            "monitor": board.ticket_monitor(ticket=ticket) if ticket.status == TicketStatus.ASSIGNED else None,
+            "monitor_strings": _monitor_strings(),
         },
         section="tickets",
     )
+
+
+def _monitor_strings() -> dict:
+    """What monitor.js writes on the page, in the request's language."""
+    return {
+        "live": gettext("live"),
+        "reconnecting": gettext("reconnecting…"),
+        "ended": gettext("The conversation is no longer live ({status}). Reload the page to see the ticket now."),
+        "whisper": gettext("Whisper"),
+        "no_notes": gettext("No whispers or notes yet."),
+    }
+
+
+@role_required(Role.SUPERVISOR)
+@require_http_methods(["GET"])
+def ticket_monitor_page(request, ticket_id):
+    """The live conversation as JSON, polled by monitor.js on the ticket's page: messages after `after`
+    (a message number), the notes, and whether the ticket is still with an agent.
+
+    Polled rather than pushed over /ws/supervisor/: messages are pushed only to the holding agent
+    (tickets.services.message_add), and carrying them on the supervisors' socket would need a group per
+    ticket and a subscribe frame there; two indexed reads every two seconds while a supervisor watches
+    cost less than that machinery, and a poll cannot miss a message the way a lost push can."""
+    ticket = get_object_or_404(Ticket.objects.only("pk", "status"), pk=ticket_id)
+    try:
+        after_seq = max(int(request.GET.get("after", "0")), 0)
+    except ValueError:
+        error = InvalidInput({"after": ["`after` is a message number: a whole number."]})
+        return JsonResponse(error.as_dict(), status=error.http_status)
+    return JsonResponse(board.ticket_monitor(ticket=ticket, after_seq=after_seq))
 
 
 # ---------------------------------------------------------------- the pool

@@ -33,6 +33,7 @@ from dispatch.surge import surge_current
 from supervisor.labels import NO_SKILL, human_label
 from supervisor.staffing import coverage_plan, hour_start
 from tickets.models import Message, Ticket, TicketSkill, TicketStatus, WebhookDelivery, WebhookDeliveryStatus
+from tickets.selectors import message_payload, ticket_notes
 
 HOUR = timedelta(hours=1)
 WAITING = (TicketStatus.QUEUED, TicketStatus.OFFERED)
@@ -973,3 +974,29 @@ def policy_history(*, limit: int = 50) -> list[dict]:
         }
         for entry in entries
     ]
+
+
+# ---------------------------------------------------------------- monitoring a live conversation
+
+
+def ticket_monitor(*, ticket: Ticket, after_seq: int = 0) -> dict:
+    """What a supervisor watching `ticket` reads: its messages after `after_seq` (the bot's transcript,
+    the customer's and the agent's; a whisper never is one), the internal notes (the supervisors'
+    whispers among them) and whether it is still live. Two small indexed reads, so polling it every
+    few seconds costs little."""
+    messages = Message.objects.filter(ticket=ticket, seq__gt=after_seq).select_related("author_agent").order_by("seq")
+    return {
+        "status": ticket.status,
+        "status_label": human_label(ticket.status),
+        "live": ticket.status == TicketStatus.ASSIGNED,
+        "messages": [
+            {
+                **message_payload(message),
+                "author": message.author_agent.display_name
+                if message.author_agent
+                else human_label(message.author_kind),
+            }
+            for message in messages
+        ],
+        "notes": ticket_notes(ticket=ticket),
+    }
