@@ -100,7 +100,7 @@ def test_console_pages_use_the_profiles_language_and_time_zone_over_the_browsers
 def test_without_a_profile_setting_pages_follow_the_browser(agent_page_client):
     agent = agent_page_client.agent
     PayLineFactory(agent=agent, amount=Decimal("2.50"), created_at=dt.datetime(2026, 11, 20, 12, 5, tzinfo=dt.UTC))
-    agent_page_client.cookies["tz"] = "Asia/Tokyo"
+    agent_page_client.cookies["tz"] = "Asia%2FTokyo"  # as the page's script writes it (encodeURIComponent)
     browser = {"HTTP_ACCEPT_LANGUAGE": "de-DE,de;q=0.9"}
     page = agent_page_client.get("/agent/earnings/", **browser).content.decode()
     assert 'lang="de"' in page
