@@ -3,11 +3,13 @@ pages and answers; empty follows the browser."""
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
-from agents.models import Agent
-from tests.factories import AgentFactory
+from agents.models import Agent, Shift
+from tests.factories import AgentFactory, UserFactory
 from tests.payouts.factories import PayLineFactory
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +127,20 @@ def test_the_profile_page_sets_them_and_refuses_an_unknown_zone(agent_page_clien
     assert (agent.ui_language, agent.time_zone) == ("de", "Europe/Vienna")
     page = response.content.decode()
     assert 'lang="de"' in page and '<option value="Europe/Vienna" selected>' in page
+
+
+def test_the_profile_form_and_shift_times_speak_the_agents_language_and_zone(agent_page_client):
+    agent = agent_page_client.agent
+    Agent.objects.filter(pk=agent.pk).update(ui_language="sv", time_zone="Europe/Stockholm")
+    profile = agent_page_client.get("/agent/profile/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Språk och tidszon" in profile and "Webbläsarens tidszon" in profile
+    assert '<option value="Europe/Stockholm" selected>' in profile
+
+    start = (timezone.now() + dt.timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    Shift.objects.create(
+        starts_at=start, ends_at=start + dt.timedelta(hours=4), places=1, published_by=UserFactory(role="supervisor")
+    )
+    shifts = agent_page_client.get("/agent/shifts/").content.decode()
+    local = timezone.localtime(start, ZoneInfo("Europe/Stockholm"))
+    assert f"{local:%H:%M}–{local + dt.timedelta(hours=4):%H:%M}" in shifts
+    assert 'data-testid="shift-zone">Europe/Stockholm<' in shifts and "till " in shifts
