@@ -274,11 +274,13 @@ def agent_earnings(*, agent: Agent, weeks: int = 12, now: dt.datetime | None = N
 
     periods: dict[dt.date, PeriodTotal] = {}
     for line in lines:
-        day = line.created_at.astimezone(dt.UTC).date()
+        day = line.created_at.astimezone(dt.UTC).date()  # pay periods run Monday to Sunday in UTC
         start, end = period_bounds(day)
         period = periods.setdefault(start, PeriodTotal(start=start, end=end))
-        if not period.days or period.days[-1].day != day:
-            period.days.append(DayTotal(day=day))
+        # The day heading is the reader's, like the line's time under it (their zone is active).
+        shown_day = timezone.localdate(line.created_at)
+        if not period.days or period.days[-1].day != shown_day:
+            period.days.append(DayTotal(day=shown_day))
         day_total = period.days[-1]
         batch = paid_by.get(line.pk)
         held = None

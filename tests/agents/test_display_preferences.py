@@ -144,3 +144,12 @@ def test_the_profile_form_and_shift_times_speak_the_agents_language_and_zone(age
     local = timezone.localtime(start, ZoneInfo("Europe/Stockholm"))
     assert f"{local:%H:%M}–{local + dt.timedelta(hours=4):%H:%M}" in shifts
     assert 'data-testid="shift-zone">Europe/Stockholm<' in shifts and "till " in shifts
+
+
+def test_a_late_evening_line_in_utc_is_under_the_next_day_in_stockholm(agent_page_client):
+    agent = agent_page_client.agent
+    Agent.objects.filter(pk=agent.pk).update(ui_language="en", time_zone="Europe/Stockholm")
+    PayLineFactory(agent=agent, amount=Decimal("1.00"), created_at=dt.datetime(2026, 11, 20, 23, 30, tzinfo=dt.UTC))
+    page = agent_page_client.get("/agent/earnings/").content.decode()
+    assert "Saturday, Nov. 21, 2026" in page and ">00:30</time>" in page
+    assert "Friday" not in page
