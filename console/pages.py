@@ -23,11 +23,17 @@ from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import get_language_from_request, gettext_lazy, ngettext, override
 from django.utils.translation import gettext as _
+from django.views.i18n import set_language
 
 from agents.models import Agent, PresenceInterval, Role, Skill
 from agents.permissions import role_required
 from agents.selectors import agent_for_user, agent_languages, agent_skills, notification_preferences
-from agents.services import agent_display_preferences_set, agent_notification_preferences_set, known_time_zones
+from agents.services import (
+    UI_LANGUAGES,
+    agent_display_preferences_set,
+    agent_notification_preferences_set,
+    known_time_zones,
+)
 from agents.shifts import RELEASE_CUTOFF, claim_problems, shifts_upcoming
 from core.errors import InvalidInput
 from core.time import utc_day_start
@@ -545,3 +551,15 @@ def earnings(request):
     periods = agent_earnings(agent=agent)
     context = {"agent": agent, "periods": periods, "nav": "earnings"}
     return render(request, "console/earnings.html", context)
+
+
+@role_required(Role.AGENT)
+def language_set(request):
+    """The header's language select on the agent's pages. With a language in their profile, the agent's
+    choice here becomes the profile's (otherwise the profile would win and the choice do nothing);
+    without one, it is the browser's choice (Django's cookie), as for everyone else."""
+    agent = _agent(request)
+    chosen = request.POST.get("language", "")
+    if request.method == "POST" and agent.ui_language and chosen in UI_LANGUAGES:
+        agent_display_preferences_set(agent=agent, ui_language=chosen)
+    return set_language(request)

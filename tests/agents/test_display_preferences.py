@@ -153,3 +153,22 @@ def test_a_late_evening_line_in_utc_is_under_the_next_day_in_stockholm(agent_pag
     page = agent_page_client.get("/agent/earnings/").content.decode()
     assert "Saturday, Nov. 21, 2026" in page and ">00:30</time>" in page
     assert "Friday" not in page
+
+
+def test_the_headers_language_select_moves_the_profiles_language_when_one_is_set(agent_page_client):
+    agent = agent_page_client.agent
+    Agent.objects.filter(pk=agent.pk).update(ui_language="sv")
+    page = agent_page_client.get("/agent/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'action="/agent/language/"' in page
+    response = agent_page_client.post("/agent/language/", {"language": "de", "next": "/agent/"}, follow=True)
+    agent.refresh_from_db()
+    assert agent.ui_language == "de"
+    assert 'lang="de"' in response.content.decode()
+
+
+def test_without_a_profile_language_the_headers_select_is_the_browsers_choice(agent_page_client):
+    agent = agent_page_client.agent
+    response = agent_page_client.post("/agent/language/", {"language": "sv", "next": "/agent/"}, follow=True)
+    agent.refresh_from_db()
+    assert agent.ui_language == ""  # still following the browser, which now says Swedish
+    assert 'lang="sv"' in response.content.decode()
