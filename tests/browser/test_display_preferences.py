@@ -19,10 +19,11 @@ PAID_AT = dt.datetime(2026, 11, 20, 12, 5, tzinfo=dt.UTC)
 FORMAT_IN_PAGE = "async (iso) => (await import('/static/console/api.js')).formatTime(iso)"
 
 
-def test_the_profiles_language_and_zone_win_over_the_browsers_until_emptied(open_console):
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_profiles_language_and_zone_win_over_the_browsers_until_emptied(open_console, size):
     agent = AgentFactory(display_name="Sara Lind", languages=["sv"], ui_language="sv", time_zone="Europe/Stockholm")
     PayLineFactory(agent=agent, amount=Decimal("3.00"), explanation="Base pay", created_at=PAID_AT)
-    tab = open_console(locale="en-US", timezone_id="UTC")
+    tab = open_console(size, locale="en-US", timezone_id="UTC")
     tab.sign_in(agent.user.username)
     page = tab.page
     expect(page.locator("html")).to_have_attribute("lang", "sv")
@@ -41,6 +42,9 @@ def test_the_profiles_language_and_zone_win_over_the_browsers_until_emptied(open
     form = page.get_by_test_id("display-form")
     expect(form.locator("#id_ui_language")).to_have_value("sv")
     expect(form.locator("#id_time_zone")).to_have_value("Europe/Stockholm")
+    expect(page.locator("#display-heading")).to_have_text("Språk och tidszon")
+    form.scroll_into_view_if_needed()
+    tab.screenshot("display-preferences-profile-sv")
     form.locator("#id_ui_language").select_option("")
     form.locator("#id_time_zone").select_option("")
     form.locator("button[type=submit]").click()
