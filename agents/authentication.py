@@ -1,6 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from agents.display import agent_language_activate
 from agents.tokens import INTEGRATION_PREFIX, PERSON_PREFIX, token_hash
 
 
@@ -45,6 +46,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         user = user_for_bearer_token(token)
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        # Middleware ran before this user was known: answer an agent in their profile's language now.
+        agent_language_activate(request._request, user)
         return user, token
 
     def authenticate_header(self, request):

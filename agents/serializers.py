@@ -126,6 +126,15 @@ class MeSerializer(serializers.Serializer):
     skills = serializers.DictField(child=serializers.IntegerField(), required=False)
     max_concurrent = serializers.IntegerField(required=False)
     payout_details = serializers.DictField(required=False)
+    ui_language = serializers.CharField(required=False, help_text='"" = the browser\'s language')
+    time_zone = serializers.CharField(required=False, help_text='"" = the browser\'s time zone')
+
+
+class DisplayPreferencesSerializer(StrictSerializer):
+    """PATCH /api/v1/me/ (agent): the language and time zone the console uses; "" follows the browser."""
+
+    ui_language = serializers.CharField(required=False, allow_blank=True, max_length=8, trim_whitespace=True)
+    time_zone = serializers.CharField(required=False, allow_blank=True, max_length=64, trim_whitespace=True)
 
 
 def me_payload(user, agent=None) -> dict:
@@ -140,6 +149,8 @@ def me_payload(user, agent=None) -> dict:
             languages=agent_languages(agent),
             skills=agent_skills(agent),
             max_concurrent=agent.max_concurrent,
+            ui_language=agent.ui_language,
+            time_zone=agent.time_zone,
             payout_details={
                 "holder": agent.payout_holder,
                 # The agent sees their own IBAN in full; everyone else gets mask_iban().

@@ -1,6 +1,8 @@
 """Writes about people and integrations. Each entry point is one transaction and keeps one invariant."""
 
+import functools
 import secrets
+from zoneinfo import available_timezones
 
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, connection, transaction
@@ -291,4 +293,44 @@ def agent_notification_preferences_set(*, agent: Agent, sound: bool, browser_not
     }
     Agent.objects.filter(pk=agent.pk).update(notification_preferences=preferences)
     agent.notification_preferences = preferences
+    return agent
+
+
+# The languages the console is written in ("" = follow the browser).
+UI_LANGUAGES = ("en", "de", "sv")
+TIME_ZONE_MAX_LENGTH = 64
+
+
+def time_zone_is_known(name: str) -> bool:
+    """A zone the IANA database names (zoneinfo), e.g. "Europe/Stockholm"."""
+    return len(name) <= TIME_ZONE_MAX_LENGTH and name in known_time_zones()
+
+
+@functools.cache
+def known_time_zones() -> frozenset[str]:
+    # Read from the zone files once per process: available_timezones() walks the whole tree.
+    return frozenset(available_timezones())
+
+
+@transaction.atomic
+def agent_display_preferences_set(*, agent: Agent, ui_language: str | None = None, time_zone: str | None = None):
+    """The language the agent reads the console and the server's texts in, and the time zone times are
+    shown in; "" follows the browser, None leaves the setting as it is. Both checked before either is
+    stored, so a refusal changes nothing."""
+    errors: dict[str, list[str]] = {}
+    if ui_language is not None and ui_language not in ("", *UI_LANGUAGES):
+        errors["ui_language"] = [f"Unknown language {ui_language!r}: one of {', '.join(UI_LANGUAGES)}, or empty."]
+    if time_zone is not None and time_zone and not time_zone_is_known(time_zone):
+        errors["time_zone"] = [f"Unknown time zone {time_zone!r}: an IANA name such as Europe/Berlin, or empty."]
+    if errors:
+        raise InvalidInput(errors)
+    changes = {}
+    if ui_language is not None:
+        changes["ui_language"] = ui_language
+    if time_zone is not None:
+        changes["time_zone"] = time_zone
+    if changes:
+        Agent.objects.filter(pk=agent.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(agent, name, value)
     return agent

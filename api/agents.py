@@ -54,6 +54,27 @@ class MeView(APIView):
         agent = agent_for_user(request.user) if request.user.role == Role.AGENT else None
         return Response(s.me_payload(request.user, agent))
 
+    @extend_schema(
+        request=s.DisplayPreferencesSerializer,
+        responses=s.MeSerializer,
+        description='The agent\'s interface language (en, de, sv) and time zone (an IANA name); "" follows the '
+        "browser. A bad value is refused (400 naming the field) and nothing is changed.",
+        examples=[
+            OpenApiExample(
+                "Swedish, Stockholm time",
+                value={"ui_language": "sv", "time_zone": "Europe/Stockholm"},
+                request_only=True,
+            )
+        ],
+    )
+    def patch(self, request):
+        if request.user.role != Role.AGENT:
+            self.permission_denied(request, message="Only an agent has display preferences.")
+        data = s.DisplayPreferencesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        agent = services.agent_display_preferences_set(agent=agent_for_user(request.user), **data.validated_data)
+        return Response(s.me_payload(request.user, agent))
+
 
 class PayoutDetailsView(APIView):
     permission_classes = [IsAgent]

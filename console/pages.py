@@ -21,14 +21,21 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.translation import get_language_from_request, gettext_lazy, ngettext, override
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.views.i18n import set_language
 
 from agents.models import Agent, PresenceInterval, Role, Skill
 from agents.permissions import role_required
 from agents.selectors import agent_for_user, agent_languages, agent_skills, notification_preferences
-from agents.services import agent_notification_preferences_set
+from agents.services import (
+    UI_LANGUAGES,
+    agent_display_preferences_set,
+    agent_notification_preferences_set,
+    known_time_zones,
+)
 from agents.shifts import RELEASE_CUTOFF, claim_problems, shifts_upcoming
+from core.errors import InvalidInput
 from core.time import utc_day_start
 from dispatch.models import Offer
 from dispatch.surge import surge_current
@@ -273,11 +280,13 @@ def agent_earnings(*, agent: Agent, weeks: int = 12, now: dt.datetime | None = N
 
     periods: dict[dt.date, PeriodTotal] = {}
     for line in lines:
-        day = line.created_at.astimezone(dt.UTC).date()
+        day = line.created_at.astimezone(dt.UTC).date()  # pay periods run Monday to Sunday in UTC
         start, end = period_bounds(day)
         period = periods.setdefault(start, PeriodTotal(start=start, end=end))
-        if not period.days or period.days[-1].day != day:
-            period.days.append(DayTotal(day=day))
+        # The day heading is the reader's, like the line's time under it (their zone is active).
+        shown_day = timezone.localdate(line.created_at)
+        if not period.days or period.days[-1].day != shown_day:
+            period.days.append(DayTotal(day=shown_day))
         day_total = period.days[-1]
         batch = paid_by.get(line.pk)
         held = None
@@ -317,6 +326,22 @@ class NotificationPreferencesForm(forms.Form):
         required=False, label=gettext_lazy("Show a browser notification when the console is in the background")
     )
     vibrate = forms.BooleanField(required=False, label=gettext_lazy("Vibrate (phones that support it)"))
+
+
+def _time_zone_choices():
+    return [("", gettext_lazy("The browser's time zone")), *((zone, zone) for zone in sorted(known_time_zones()))]
+
+
+class DisplayPreferencesForm(forms.Form):
+    """The console's language and time zone; the service (agents.services) decides what is valid."""
+
+    ui_language = forms.ChoiceField(
+        required=False,
+        label=gettext_lazy("Language of the console"),
+        # Each language named in itself: whoever cannot read the current one still finds theirs.
+        choices=[("", gettext_lazy("The browser's language")), ("en", "English"), ("de", "Deutsch"), ("sv", "Svenska")],
+    )
+    time_zone = forms.ChoiceField(required=False, label=gettext_lazy("Time zone"), choices=_time_zone_choices)
 
 
 # --------------------------------------------------------------------------------------- pages
@@ -455,20 +480,34 @@ def summary(request):
 @role_required(Role.AGENT)
 def profile(request):
     agent = _agent(request)
-    if request.method == "POST":
+    form = NotificationPreferencesForm(initial=notification_preferences(agent))
+    display_form = DisplayPreferencesForm(initial={"ui_language": agent.ui_language, "time_zone": agent.time_zone})
+    if request.method == "POST" and request.POST.get("form") == "display":
+        display_form = DisplayPreferencesForm(request.POST)
+        if display_form.is_valid():
+            try:
+                agent_display_preferences_set(agent=agent, **display_form.cleaned_data)
+            except InvalidInput as error:
+                for name, problems in error.fields.items():
+                    display_form.add_error(name if name in display_form.fields else None, problems)
+            else:
+                # Said in the language just chosen (or the browser's), as the next page will be.
+                with override(agent.ui_language or get_language_from_request(request)):
+                    messages.success(request, _("Your language and time zone are saved."))
+                return redirect("agent-profile")
+    elif request.method == "POST":
         form = NotificationPreferencesForm(request.POST)
         if form.is_valid():
             agent_notification_preferences_set(agent=agent, **form.cleaned_data)
             messages.success(request, _("Your notification preferences are saved."))
             return redirect("agent-profile")
-    else:
-        form = NotificationPreferencesForm(initial=notification_preferences(agent))
     context = {
         "agent": agent,
         "languages": agent_languages(agent),
         "skills": agent_skills(agent),
         "skill_rows": sorted(agent.skill_levels.all(), key=lambda row: row.skill.code),
         "form": form,
+        "display_form": display_form,
         "payout_ok": agent.has_valid_payout_details,
         "profile_config": {"strings": _console_strings(), "payoutUrl": "/api/v1/me/payout-details/"},
         "nav": "profile",
@@ -512,3 +551,15 @@ def earnings(request):
     periods = agent_earnings(agent=agent)
     context = {"agent": agent, "periods": periods, "nav": "earnings"}
     return render(request, "console/earnings.html", context)
+
+
+@role_required(Role.AGENT)
+def language_set(request):
+    """The header's language select on the agent's pages. With a language in their profile, the agent's
+    choice here becomes the profile's (otherwise the profile would win and the choice do nothing);
+    without one, it is the browser's choice (Django's cookie), as for everyone else."""
+    agent = _agent(request)
+    chosen = request.POST.get("language", "")
+    if request.method == "POST" and agent.ui_language and chosen in UI_LANGUAGES:
+        agent_display_preferences_set(agent=agent, ui_language=chosen)
+    return set_language(request)

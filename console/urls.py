@@ -10,4 +10,5 @@ urlpatterns = [
     path("agent/profile/", pages.profile, name="agent-profile"),
     path("agent/earnings/", pages.earnings, name="agent-earnings"),
     path("agent/shifts/", pages.shifts, name="agent-shifts"),
+    path("agent/language/", pages.language_set, name="agent-language"),
 ]

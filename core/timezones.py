@@ -3,6 +3,7 @@ the pages that use this); a page wrapped in `in_viewer_timezone` renders its tim
 UTC until the browser has said (or when the cookie names no real zone)."""
 
 import functools
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
@@ -11,7 +12,8 @@ TIMEZONE_COOKIE = "tz"
 
 
 def viewer_timezone(request) -> ZoneInfo | None:
-    name = request.COOKIES.get(TIMEZONE_COOKIE, "")
+    # The pages' script writes it with encodeURIComponent ("Asia%2FTokyo"); Django does not decode it.
+    name = unquote(request.COOKIES.get(TIMEZONE_COOKIE, ""))
     if not name or len(name) > 64:
         return None
     try:

@@ -106,11 +106,12 @@ class ConsolePage:
 def open_console(browser, live_stack):
     contexts = []
 
-    def open_(size: str = "desktop", locale: str = "en-US") -> ConsolePage:
+    def open_(size: str = "desktop", locale: str = "en-US", timezone_id: str | None = None) -> ConsolePage:
         viewport = PHONE if size == "phone" else DESKTOP
         context = browser.new_context(
             viewport=viewport,
             locale=locale,
+            timezone_id=timezone_id,
             is_mobile=size == "phone",
             has_touch=size == "phone",
             reduced_motion="reduce",

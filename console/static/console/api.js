@@ -123,10 +123,23 @@ export function formatDecimal(value, digits = 2) {
   return number.toLocaleString(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-export function formatTime(iso) {
+// The time zone of the agent's profile (data-time-zone on <body>); undefined: the browser's own.
+export function displayTimeZone() {
+  return document.body.dataset.timeZone || undefined;
+}
+
+export function formatDateTime(iso, options) {
   if (!iso) return "";
   const lang = document.documentElement.lang || "en";
-  return new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }).format(new Date(iso));
+  try {
+    return new Intl.DateTimeFormat(lang, { ...options, timeZone: displayTimeZone() }).format(new Date(iso));
+  } catch {
+    return new Intl.DateTimeFormat(lang, options).format(new Date(iso)); // a zone this browser does not know
+  }
+}
+
+export function formatTime(iso) {
+  return formatDateTime(iso, { hour: "2-digit", minute: "2-digit" });
 }
 
 export function languageName(code) {

@@ -1,7 +1,7 @@
 // The work view: one tab per open ticket with the bot's transcript and hand-off dossier, the
 // conversation arriving live, a reply box, Resolve and Hand back.
 
-import { api, ApiError, clearErrors, cloneTemplate, format, formatTime, languageName, showErrors } from "./api.js";
+import { api, ApiError, clearErrors, cloneTemplate, format, formatDateTime, formatTime, languageName, showErrors } from "./api.js";
 
 export class WorkView {
   constructor(root, strings, { onClosed, config = {}, toast = () => {} }) {
@@ -165,7 +165,7 @@ export class WorkView {
       earlierList.replaceChildren(
         ...earlier.map((escalation) => {
           const li = document.createElement("li");
-          const when = new Date(escalation.created_at).toLocaleString();
+          const when = formatDateTime(escalation.created_at, { dateStyle: "medium", timeStyle: "short" });
           const who = escalation.agent ? escalation.agent.display_name : "";
           li.textContent = [when, who, escalation.resolution_notes || escalation.summary].filter(Boolean).join(" · ");
           return li;
@@ -231,9 +231,7 @@ export class WorkView {
       const li = document.createElement("li");
       li.dataset.testid = "history-item";
       const head = document.createElement("strong");
-      const when = new Intl.DateTimeFormat(document.documentElement.lang || "en", { dateStyle: "medium" }).format(
-        new Date(item.created_at),
-      );
+      const when = formatDateTime(item.created_at, { dateStyle: "medium" });
       const outcome = item.status === "resolved" ? this.strings.outcomes[item.outcome || ""] : this.strings.statuses[item.status];
       head.textContent = `${when} · ${outcome || item.status}`;
       const who = document.createElement("p");
