@@ -93,12 +93,14 @@ def test_the_console_follows_a_rolling_restart_and_keeps_its_offer(own_stack, br
             web.start()
             wait_for_http(f"{stack.web_url(stack.web.index(web))}/healthz", web)
 
-        assert len(back_after) == 1, "the page's socket was on exactly one of the two processes"
+        # The balancer picks the first process for the page's socket: if that is the first one stopped, the
+        # page moves to the second and is told again when that one's turn comes (twice); else once.
+        assert 1 <= len(back_after) <= 2, back_after
         # A deploy reads as one, not as a failure: "Reconnecting…", never "Connection lost".
         texts = page.evaluate("() => window.bannerTexts")
         assert any("Reconnecting" in text for text in texts), texts
         assert not any("Connection lost" in text for text in texts), texts
-        assert back_after[0] < 5
+        assert max(back_after) < 5
         frame = received(console, "reconnect")[-1]
         assert frame == {"type": "reconnect", "reason": "server_restart"}
         expect(page.get_by_test_id("offer-card")).to_have_count(1)
@@ -109,7 +111,7 @@ def test_the_console_follows_a_rolling_restart_and_keeps_its_offer(own_stack, br
         assert Ticket.objects.get(pk=response.json()["id"]).assigned_agent_id == agent.pk
         assert not re.search("TypeError|ReferenceError", " ".join(console.js_errors())), console.js_errors()
         assert console.js_errors() == []
-        print(f"\nconsole back on the other process {back_after[0]:.2f}s after SIGTERM")
+        print(f"\nconsole back on the other process {', '.join(f'{t:.2f}' for t in back_after)} s after SIGTERM")
     finally:
         context.close()
         balancer.stop()
