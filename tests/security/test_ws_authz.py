@@ -208,7 +208,9 @@ def pending_offer_to(agent: Agent) -> Offer:
     """A real pending offer to `agent`, made by the dispatcher (the agent must be the only one eligible)."""
     Agent.objects.filter(pk=agent.pk).update(presence="online", open_sockets=1, status="active")
     ticket = TicketFactory(language="sv", skills={"payments": 2})
-    [offer] = dispatch_services.ticket_dispatch(ticket_id=ticket.pk)
+    # The live stack's dispatcher may decide the new ticket before this call does: either way, one offer.
+    dispatch_services.ticket_dispatch(ticket_id=ticket.pk)
+    offer = wait_until(lambda: Offer.objects.filter(ticket=ticket, status=OfferStatus.PENDING).first())
     assert offer.agent_id == agent.pk
     return offer
 
