@@ -98,7 +98,8 @@ class SimAgent:
             max_queue=None,
         )
         self.spawn(self.read_frames())
-        await self.go_online()
+        # Like the console: the server sends the agent's state first; only an agent who is not online
+        # yet says so (a reconnect after a dropped socket finds the agent still online).
 
     async def go_online(self) -> None:
         self.presence_attempts += 1
@@ -137,9 +138,8 @@ class SimAgent:
 
     def on_state(self, frame: dict) -> None:
         self.state_frames += 1
-        # The first state frame is sent on connect, before our presence frame was handled; the later
-        # ones answer our sync, after it.
-        if self.state_frames > 1 and not self.online.done():
+        # The first state frame is sent on connect; the later ones answer our presence frame's sync.
+        if not self.online.done():
             if frame.get("presence") == "online":
                 self.online.set_result(True)
             elif self.presence_attempts < 3:
