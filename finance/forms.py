@@ -72,6 +72,10 @@ def _money_field(label, help_text, **limits):
     return forms.DecimalField(label=label, help_text=help_text, **{**money, **limits})
 
 
+def _minutes_field(label, help_text):
+    return forms.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0"), label=label, help_text=help_text)
+
+
 class RateCardForm(forms.Form):
     currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", initial="EUR", max_length=3, label=_("Currency"))
     effective_from = forms.DateTimeField(
@@ -94,26 +98,15 @@ class RateCardForm(forms.Form):
     vip_premium = _money_field(_("VIP customer premium"), _("Added when the customer is a VIP."))
     vulnerable_premium = _money_field(_("Vulnerable customer premium"), _("Added when the customer is vulnerable."))
     quality_bonus = _money_field(_("Quality bonus"), _("Added when the customer's rating reaches the level below."))
-    after_contact_allowance_minutes = forms.DecimalField(
-        max_digits=6,
-        decimal_places=2,
-        min_value=Decimal("0"),
-        label=_("After-contact time always paid (minutes)"),
-        help_text=_("Wrap-up minutes paid even if the agent closes at once."),
+    after_contact_allowance_minutes = _minutes_field(
+        _("After-contact time always paid (minutes)"), _("Wrap-up minutes paid even if the agent closes at once.")
     )
-    after_contact_cap_minutes = forms.DecimalField(
-        max_digits=6,
-        decimal_places=2,
-        min_value=Decimal("0"),
-        label=_("After-contact time paid at most (minutes)"),
-        help_text=_("Longer wrap-ups are paid up to this."),
+    after_contact_cap_minutes = _minutes_field(
+        _("After-contact time paid at most (minutes)"), _("Longer wrap-ups are paid up to this.")
     )
-    expected_handle_minutes = forms.DecimalField(
-        max_digits=6,
-        decimal_places=2,
-        min_value=Decimal("0"),
-        label=_("Minutes an offer's pay estimate assumes"),
-        help_text=_("The estimate shown with an offer is a floor computed for this many minutes."),
+    expected_handle_minutes = _minutes_field(
+        _("Minutes an offer's pay estimate assumes"),
+        _("The estimate shown with an offer is a floor computed for this many minutes."),
     )
     hourly_reference = _money_field(
         _("Reference hourly pay (R)"), _("The hourly pay the weekly earnings floor is measured against.")

@@ -3,13 +3,13 @@
 Each example starts from an empty database with a handful of agents and runs a random sequence of every
 verb the platform has: escalate, dispatch, ack, accept, decline, expire, the customer cancelling,
 resolve, hand back, warm transfers (to a named agent or a pool; accepted, declined, expired,
-withdrawn), wrap-up (ended by the agent or by its timer), supervisor requeue / reassign /
-cancel, agents connecting, disconnecting, going online or offline, being gone too long, suspend /
-reinstate, policy changes, and the pay sweep. Each verb is driven through the services the API, the
-sockets and the tasks call; time passing (an offer's or a wrap-up's deadline, an agent gone for long) is
-simulated by moving the deadline into the past. Where the outcome of a verb is known from the model's
-own reading of the rows (an accept of a pending, unexpired offer by an active agent with room must
-succeed), the test asserts it.
+withdrawn), wrap-up (ended by the agent or by its timer), supervisor requeue / reassign / cancel,
+agents connecting, disconnecting, going online, away, on a break, to "no new work" or offline, being
+gone too long, suspend / reinstate, policy changes, and the pay sweep. Each verb is driven through the
+services the API, the sockets and the tasks call; time passing (an offer's or a wrap-up's deadline, an
+agent gone for long) is simulated by moving the deadline into the past. Where the outcome of a verb is
+known from the model's own reading of the rows (an accept of a pending, unexpired offer by an active
+agent with room must succeed), the test asserts it.
 
 After every step the invariants hold:
 - a ticket is held by at most one agent, and an assigned ticket by exactly its assigned agent;
@@ -406,7 +406,9 @@ class TicketLifeModel(RuleBasedStateMachine):
 
     @rule(
         pick=PICK,
-        change=st.sampled_from(["socket_opens", "socket_closes", "online", "away", "offline", "gone_too_long"]),
+        change=st.sampled_from(
+            ["socket_opens", "socket_closes", "online", "away", "break", "no_new_work", "offline", "gone_too_long"]
+        ),
     )
     def presence_changes(self, pick, change):
         agent = self.agent(pick)
@@ -426,6 +428,9 @@ class TicketLifeModel(RuleBasedStateMachine):
             dispatch.tickets_requeue_for_absent_agents(policy=policy)
             for absent in Agent.objects.filter(open_sockets=0):
                 assert not Ticket.objects.filter(assigned_agent=absent, status=S.ASSIGNED).exists()
+        elif change == "break":
+            # A break or "no new work": the agent keeps what they hold and is offered nothing new.
+            presence.presence_set(agent=agent, status=change, reason="a coffee", break_minutes=10)
         else:
             presence.presence_set(agent=agent, status=change)
         self.system_reacts()
