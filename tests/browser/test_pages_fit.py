@@ -40,6 +40,7 @@ PAGES = {
         ("shifts", "/supervisor/shifts/"),
         ("quality", "/supervisor/quality/"),
         ("policy", "/supervisor/policy/"),
+        ("hybrid", "/supervisor/hybrid/"),
         ("notice", "/algorithm-notice/"),
     ],
     "finance": [
